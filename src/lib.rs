@@ -1,0 +1,8 @@
+//! Library behind the `image-compliance-scanner` binary: reads an OCI image from a registry,
+//! an OCI layout or an archive, walks every layer once, and evaluates the compliance checks.
+//! The library never prints; the binary owns stdout, stderr and the exit code.
+
+pub mod auth;
+pub mod error;
+pub mod filesystem;
+pub mod layer;
