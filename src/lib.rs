@@ -2,7 +2,9 @@
 //! an OCI layout or an archive, walks every layer once, and evaluates the compliance checks.
 //! The library never prints; the binary owns stdout, stderr and the exit code.
 
+
 pub mod auth;
+pub mod digest;
 pub mod error;
 pub mod filesystem;
 pub mod layer;

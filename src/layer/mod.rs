@@ -2,16 +2,28 @@
 //!
 //! The walk keeps the header of every entry and the bodies of the few small files the checks
 //! read. It applies no whiteouts: [`crate::filesystem`] merges layers into the final view.
+//!
+//! # Paths
+//!
+//! Entry names are bytes in a tar. They are stored as `String`s in an escaped form that keeps
+//! distinct byte names distinct: valid UTF-8 stays as it is, a backslash becomes `\\`, and each
+//! byte of an invalid UTF-8 sequence becomes `\xNN` (two lowercase hex digits). `/` and `.` are
+//! never escaped, so lexical path operations work on the escaped form unchanged.
 
 mod decompress;
 mod walk;
 
-pub use decompress::{Compression, decoder_for};
-pub use walk::{WalkLimits, walk_layer};
+#[cfg(test)]
+mod tests;
+
+pub use decompress::{Compression, decoder_for, sniff_compression};
+pub use walk::{LayerError, MAX_EXTENSION_BYTES, WalkLimits, walk_layer};
 
 /// The type of a tar entry, as the container runtime would create it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EntryKind {
+    /// A regular file. Also used for contiguous files (`7`), old GNU sparse files (`S`) and
+    /// unknown type flags, so that nothing a tool could extract as a file goes unseen.
     File,
     Directory,
     Symlink,
@@ -26,7 +38,8 @@ pub enum EntryKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LayerEntry {
     /// Absolute, normalised path: starts with `/`, no `.` or `..` parts, no trailing `/`.
-    /// Whiteout markers keep their `.wh.` file name.
+    /// Whiteout markers keep their `.wh.` file name. Non-UTF-8 bytes are escaped as described
+    /// in the module documentation.
     pub path: String,
     pub kind: EntryKind,
     /// Permission and special bits (`0o7777` mask) from the header.
@@ -34,7 +47,35 @@ pub struct LayerEntry {
     /// Symlink target as written in the tar (may be relative), or the normalised absolute path
     /// of a hard link's target.
     pub link_target: Option<String>,
+    /// Size of the file contents in bytes (the expanded size for sparse files).
     pub size: u64,
+}
+
+/// A whiteout marker of the OCI layer changeset format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Whiteout<'a> {
+    /// `.wh..wh..opq` in `dir`: hides every child of `dir` that lower layers added.
+    Opaque { dir: &'a str },
+    /// `.wh.NAME` in `dir`: deletes `dir/NAME` (and its subtree) from lower layers.
+    Remove { dir: &'a str, name: &'a str },
+}
+
+/// File name prefix of whiteout markers.
+pub const WHITEOUT_PREFIX: &str = ".wh.";
+/// File name of the opaque directory marker.
+pub const OPAQUE_MARKER: &str = ".wh..wh..opq";
+
+impl LayerEntry {
+    /// Returns the whiteout this entry stands for, or `None` for an ordinary entry. Any entry
+    /// type counts: runtimes look only at the file name.
+    pub fn whiteout(&self) -> Option<Whiteout<'_>> {
+        let (dir, name) = split_parent(&self.path);
+        if name == OPAQUE_MARKER {
+            return Some(Whiteout::Opaque { dir });
+        }
+        name.strip_prefix(WHITEOUT_PREFIX)
+            .map(|name| Whiteout::Remove { dir, name })
+    }
 }
 
 /// All entries of one layer plus the bodies of the small files the checks read.
@@ -44,11 +85,78 @@ pub struct LayerIndex {
     pub digest: String,
     /// Entries in archive order; a later entry with the same path replaces an earlier one.
     pub entries: Vec<LayerEntry>,
-    /// Bodies of captured files, by normalised path (the last entry of that path wins).
+    /// Bodies of captured files, by normalised path (the last entry of that path wins: when
+    /// the last entry is not a captured file, the path has no body here).
     pub captured: std::collections::BTreeMap<String, Vec<u8>>,
+    /// Number of the walk that produced this index, unique within the process; 0 for an index
+    /// built by hand. [`crate::filesystem::effective_kind_and_mode`] caches results by it, so
+    /// an index must not be modified after the walk.
+    pub walk_id: u64,
 }
 
 /// File names whose bodies the walk keeps (when at most [`WalkLimits::max_captured_file`]
 /// bytes): account databases and OS release files, wherever they are, so that symlinks to
 /// them can be followed.
 pub const CAPTURED_FILE_NAMES: &[&str] = &["passwd", "group", "os-release"];
+
+/// Escapes raw name bytes into a `String` as described in the module documentation. The
+/// mapping is injective, so two different byte names never compare equal.
+pub fn escape_name(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c == '\\' {
+                out.push_str("\\\\");
+            } else {
+                out.push(c);
+            }
+        }
+        for byte in chunk.invalid() {
+            out.push_str(&format!("\\x{byte:02x}"));
+        }
+    }
+    out
+}
+
+/// Normalises a path lexically, as Go's `filepath.Clean` does on a name joined to the root.
+/// Empty and `.` parts are dropped and `..` removes the previous part (stopping at the root).
+/// The result is absolute, without a trailing `/`, and the root is `/`.
+pub fn normalize_path(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            _ => parts.push(part),
+        }
+    }
+    join_absolute(&parts)
+}
+
+/// Joins path parts into an absolute path (`/` for none).
+pub(crate) fn join_absolute(parts: &[&str]) -> String {
+    if parts.is_empty() {
+        return "/".to_string();
+    }
+    let mut out = String::new();
+    for part in parts {
+        out.push('/');
+        out.push_str(part);
+    }
+    out
+}
+
+/// Splits a normalised absolute path into its parent directory and file name. The root
+/// splits into (`/`, ``).
+pub fn split_parent(path: &str) -> (&str, &str) {
+    match path.rfind('/') {
+        Some(0) => ("/", path.get(1..).unwrap_or_default()),
+        Some(index) => (
+            path.get(..index).unwrap_or("/"),
+            path.get(index + 1..).unwrap_or_default(),
+        ),
+        None => ("/", path),
+    }
+}
