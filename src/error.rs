@@ -21,7 +21,10 @@ pub enum Stage {
     Manifest,
     Config,
     /// A layer, by its position in the manifest (0-based) and digest.
-    Layer { index: usize, digest: String },
+    Layer {
+        index: usize,
+        digest: String,
+    },
 }
 
 impl std::fmt::Display for Stage {
@@ -68,12 +71,18 @@ pub enum ScanError {
 impl ScanError {
     /// Builds a pull error for `stage`.
     pub fn pull(stage: Stage, message: impl Into<String>) -> Self {
-        ScanError::Pull { stage, message: message.into() }
+        ScanError::Pull {
+            stage,
+            message: message.into(),
+        }
     }
 
     /// Builds a metadata error for `stage`.
     pub fn metadata(stage: Stage, message: impl Into<String>) -> Self {
-        ScanError::Metadata { stage, message: message.into() }
+        ScanError::Metadata {
+            stage,
+            message: message.into(),
+        }
     }
 
     /// Returns the documented process exit code for this error.

@@ -1,0 +1,140 @@
+//! Command-line flags. Each flag also reads an environment variable; the variables are the
+//! interface that CI jobs of the older scanner already set.
+
+use clap::Parser;
+use clap::builder::BoolishValueParser;
+use std::path::PathBuf;
+
+/// Checks an OCI container image against compliance rules and exits by the highest failed
+/// severity.
+#[derive(Debug, Parser)]
+#[command(
+    name = "image-compliance-scanner",
+    version,
+    about,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// Image to scan: a registry reference (registry.example.com:5000/team/app:1.2),
+    /// oci:PATH[:TAG], oci-archive:PATH[:TAG] or docker-archive:PATH[:NAME:TAG].
+    #[arg(long, env = "COMPLIANCE_IMAGE_FULL_REF", value_name = "REF")]
+    pub image: Option<String>,
+
+    /// Registry credentials: the JSON of a docker config.json (auths, credHelpers,
+    /// credsStore). Default: $DOCKER_CONFIG/config.json, then ~/.docker/config.json.
+    #[arg(
+        long,
+        env = "DOCKER_AUTH_CONFIG",
+        value_name = "JSON",
+        hide_env_values = true
+    )]
+    pub auth_config: Option<String>,
+
+    /// Directory for the reports, relative to the working directory.
+    #[arg(
+        long,
+        env = "COMPLIANCE_REPORTS_DIR",
+        value_name = "DIR",
+        default_value = "reports"
+    )]
+    pub reports_dir: PathBuf,
+
+    /// Print the JSON report on stdout, alone; the table then goes to stderr.
+    #[arg(
+        long,
+        env = "COMPLIANCE_JSON_STDOUT",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        default_value = "false",
+        default_missing_value = "true",
+        value_parser = BoolishValueParser::new(),
+    )]
+    pub json_stdout: bool,
+
+    /// Platform to scan from a multi-platform image, as os/arch[/variant].
+    #[arg(
+        long,
+        env = "COMPLIANCE_PLATFORM",
+        value_name = "PLATFORM",
+        default_value = "linux/amd64"
+    )]
+    pub platform: String,
+
+    /// PEM file of extra CA certificates to trust for registry TLS.
+    #[arg(long, env = "COMPLIANCE_CA_FILE", value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+
+    /// Registries (host or host:port, comma-separated) to reach over plain HTTP. Loopback
+    /// registries (127.0.0.0/8, ::1, localhost) always use plain HTTP, as Docker does.
+    #[arg(
+        long = "insecure-registry",
+        env = "COMPLIANCE_INSECURE_REGISTRIES",
+        value_name = "HOST",
+        value_delimiter = ','
+    )]
+    pub insecure_registries: Vec<String>,
+
+    /// Seconds to wait for a registry connection or for each read from it.
+    #[arg(
+        long,
+        env = "COMPLIANCE_TIMEOUT",
+        value_name = "SECONDS",
+        default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(1..=3600)
+    )]
+    pub timeout: u64,
+
+    /// Layers read at once (default: the number of CPU cores).
+    #[arg(
+        long,
+        env = "COMPLIANCE_CONCURRENCY",
+        value_name = "N",
+        value_parser = clap::value_parser!(u64).range(1..=64)
+    )]
+    pub concurrency: Option<u64>,
+
+    /// Exit code when the highest failed severity is Informational.
+    #[arg(
+        long,
+        env = "INFORMATIONAL_EXIT_CODE",
+        value_name = "INFORMATIONAL_EXIT_CODE",
+        default_value_t = 0
+    )]
+    pub informational_exit_code: u8,
+
+    /// Exit code when the highest failed severity is Low.
+    #[arg(
+        long,
+        env = "LOW_EXIT_CODE",
+        value_name = "LOW_EXIT_CODE",
+        default_value_t = 15
+    )]
+    pub low_exit_code: u8,
+
+    /// Exit code when the highest failed severity is Medium.
+    #[arg(
+        long,
+        env = "MEDIUM_EXIT_CODE",
+        value_name = "MEDIUM_EXIT_CODE",
+        default_value_t = 14
+    )]
+    pub medium_exit_code: u8,
+
+    /// Exit code when the highest failed severity is High.
+    #[arg(
+        long,
+        env = "HIGH_EXIT_CODE",
+        value_name = "HIGH_EXIT_CODE",
+        default_value_t = 13
+    )]
+    pub high_exit_code: u8,
+
+    /// Exit code when the highest failed severity is Critical.
+    #[arg(
+        long,
+        env = "CRITICAL_EXIT_CODE",
+        value_name = "CRITICAL_EXIT_CODE",
+        default_value_t = 12
+    )]
+    pub critical_exit_code: u8,
+}
