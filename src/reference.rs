@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 /// Docker Hub's canonical registry name.
 pub const DOCKER_HUB: &str = "docker.io";
 
-/// Where an image comes from.
+/// An image reference, by the source it is read from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ImageRef {
     Registry(RegistryRef),
@@ -34,7 +34,7 @@ pub struct RegistryRef {
     pub digest: Option<String>,
 }
 
-/// Why a reference could not be parsed.
+/// An invalid image reference, with the reason.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid image reference {reference:?}: {reason}")]
 pub struct ReferenceError {

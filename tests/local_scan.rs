@@ -74,10 +74,9 @@ fn labelled(image: ImageBuilder) -> ImageBuilder {
         .label("product", "shop")
 }
 
-/// A finished scan: its run, its reference and the report's results.
+/// A finished scan: its run and the report's results.
 struct Scan {
     run: ScanRun,
-    reference: String,
     results: Vec<Value>,
     _dir: TempDir,
 }
@@ -143,7 +142,6 @@ fn scan_reference(reference: String, dir: TempDir, envs: &[(&str, &str)]) -> Sca
     };
     Scan {
         run,
-        reference,
         results,
         _dir: dir,
     }

@@ -2,7 +2,7 @@
 //!
 //! What it checks: the reference's tag is `latest`, or the reference has neither tag nor
 //! digest, which registries resolve to `latest`. A reference pinned by digest passes.
-//! Why it matters: `latest` moves, so a scan of it says nothing about what runs tomorrow,
+//! Why it matters: `latest` moves, so a scan of it tells nothing about what runs tomorrow,
 //! and deployments of it cannot be reproduced or rolled back.
 //! How to fix: tag releases with a version, or deploy by digest.
 

@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 
 pub use file_findings::FileFinding;
 
-/// How serious a failed check is, in increasing order.
+/// The severity of a failed check, in increasing order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub enum Severity {
     Informational,
@@ -87,7 +87,7 @@ impl ScanContext<'_> {
     }
 }
 
-/// What a check found.
+/// The result of one check, before it becomes a report entry.
 #[derive(Debug, Clone, Default)]
 pub struct Outcome {
     pub pass: bool,
@@ -133,8 +133,8 @@ pub struct CheckResult {
     pub files: Option<Vec<BTreeMap<String, Vec<String>>>>,
     #[serde(rename = "Id")]
     pub id: &'static str,
-    /// The paths among `Files` that the final filesystem still has; the others were deleted
-    /// or replaced by a later layer but still ship in the image's blobs.
+    /// The paths among `Files` that the final filesystem still has. A later layer deleted or
+    /// replaced the others, but the image's blobs still ship them.
     #[serde(
         rename = "PresentInFinalImage",
         skip_serializing_if = "Option::is_none"

@@ -79,7 +79,7 @@ fn judge(context: &ScanContext, part: &str, database: Database) -> Result<String
     let body = match context.fs.file_body(path) {
         FileBody::Captured(body) => body,
         FileBody::NoFile => return Ok(format!("{what} {part} (the image has no {path})")),
-        // A hard link or an oversized file hides the body; failing is the safe answer.
+        // A hard link or an oversized file hides the body, so the check fails closed.
         FileBody::NotCaptured => {
             return Err(format!(
                 "{path} could not be read, so the {what} {part} may be root"

@@ -5,7 +5,7 @@
 //! Why it matters: a set-ID program runs with its owner's or group's rights, so a flaw in it
 //! gives an attacker inside the container root or group access.
 //! How to fix: remove the bit in the layer that adds the file (`chmod u-s,g-s`), or remove
-//! the program; deleting it in a later layer leaves it in the image's blobs.
+//! the program there. Deleting it in a later layer leaves it in the image's blobs.
 
 use super::file_findings::{find_entries, outcome};
 use super::{CheckInfo, Outcome, ScanContext, Severity};

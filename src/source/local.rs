@@ -23,7 +23,7 @@ const REF_NAME: &str = "org.opencontainers.image.ref.name";
 /// Media type given to docker-archive layers, which record none; compression is detected.
 const DOCKER_ARCHIVE_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar";
 
-/// Where the files of a local image live.
+/// The storage of a local image: a directory or an indexed tar file.
 enum Store {
     Directory(PathBuf),
     /// A tar file with the offset and size of each regular member, by normalised name.
