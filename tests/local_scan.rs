@@ -477,10 +477,37 @@ fn non_executables_named_like_tools_pass() {
 }
 
 #[test]
+fn links_to_non_programs_pass() {
+    let image = compliant(vec![
+        TarEntry::dir("usr/share/doc/gcc-12", 0o755),
+        TarEntry::symlink("usr/share/gcc", "doc/gcc-12"),
+        TarEntry::symlink("usr/bin/ssh", "/nonexistent/ssh"),
+        TarEntry::file("etc/init.d/sudo", 0o755, "#!/bin/sh\n"),
+        TarEntry::file("usr/lib/apt/methods/rsh", 0o755, "x"),
+        TarEntry::symlink("usr/lib/apt/methods/ssh", "rsh"),
+    ]);
+    let scan = scan_image(&image, "1.0");
+    assert_eq!(scan.run.code, 0, "{}", scan.run);
+}
+
+#[test]
+fn hidden_symlink_still_counts() {
+    let image = compliant(vec![TarEntry::symlink("bin/su", "/bin/busybox")])
+        .layer(Layer::new(vec![TarEntry::whiteout("bin/su")]));
+    let scan = scan_image(&image, "1.0");
+    assert_eq!(
+        scan.files("Checking for a su file"),
+        ["/bin/su"],
+        "{}",
+        scan.run
+    );
+}
+
+#[test]
 fn compilers_found() {
     let image = compliant(vec![
         TarEntry::file("usr/bin/x86_64-linux-gnu-gcc-12", 0o755, "x"),
-        TarEntry::symlink("usr/bin/gcc", "gcc-12"),
+        TarEntry::symlink("usr/bin/gcc", "x86_64-linux-gnu-gcc-12"),
         TarEntry::file("usr/lib/gcc/x86_64-linux-gnu/12/cc1", 0o755, "x"),
         TarEntry::file("usr/lib/go-1.19/bin/go", 0o755, "x"),
         TarEntry::file("usr/bin/clang-16", 0o755, "x"),

@@ -8,7 +8,7 @@
 //! and it shows that build-time packages reached the runtime image.
 //! How to fix: compile in a build stage and copy only the artefacts into the final stage.
 
-use super::file_findings::{file_name, find_entries, is_executable, outcome};
+use super::file_findings::{file_name, find_entries, is_program, outcome};
 use super::{CheckInfo, Outcome, ScanContext, Severity};
 
 pub const INFO: CheckInfo = CheckInfo {
@@ -66,8 +66,9 @@ fn strip_version(name: &str) -> &str {
 }
 
 pub fn check(context: &ScanContext) -> Outcome {
-    let found = find_entries(context, |entry, kind, mode| {
-        is_executable(kind, mode) && compiler_name(file_name(&entry.path)).is_some()
+    let found = find_entries(context, |layer, entry, kind, mode| {
+        compiler_name(file_name(&entry.path)).is_some()
+            && is_program(context, layer, entry, kind, mode)
     });
     outcome(found, "compiler executables")
 }

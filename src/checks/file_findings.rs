@@ -25,21 +25,54 @@ pub fn file_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
-/// Tells whether an entry of `kind` and `mode` runs as a program: a regular file with an
-/// execute bit, or a symlink (busybox applets are symlinks to one binary).
-pub fn is_executable(kind: EntryKind, mode: u32) -> bool {
+/// Directories whose files are named after a program without being it: SysV init scripts
+/// (`/etc/init.d/sudo`), apt's transport methods (`/usr/lib/apt/methods/ssh`), documentation.
+const NOT_PROGRAM_DIRS: &[&str] = &["/etc/init.d/", "/usr/lib/apt/methods/", "/usr/share/doc/"];
+
+/// Tells whether a layer entry of extracted `kind` and `mode` runs as a program: a regular
+/// file with an execute bit, or a symlink to one (busybox applets are symlinks to one
+/// binary). A symlink that the final filesystem no longer has, or whose target cannot be
+/// resolved there, counts, so a link hidden by a later layer is never missed.
+pub fn is_program(
+    context: &ScanContext,
+    layer: usize,
+    entry: &LayerEntry,
+    kind: EntryKind,
+    mode: u32,
+) -> bool {
+    if NOT_PROGRAM_DIRS
+        .iter()
+        .any(|dir| entry.path.starts_with(dir))
+    {
+        return false;
+    }
     match kind {
         EntryKind::File => mode & 0o111 != 0,
-        EntryKind::Symlink => true,
+        EntryKind::Symlink => symlink_reaches_program(context, layer, &entry.path),
         _ => false,
     }
 }
 
-/// Collects the entries of every layer for which `matches(entry, kind, mode)` holds, where
-/// `kind` and `mode` are those of the extracted file (for a hard link, its target's).
+/// Follows a symlink in the final filesystem: true when it ends at an executable file, false
+/// when it ends at a directory, a non-executable file or nothing.
+fn symlink_reaches_program(context: &ScanContext, layer: usize, path: &str) -> bool {
+    if !context.fs.is_present(layer, path) {
+        return true;
+    }
+    let Some(target) = context.fs.resolve(path) else {
+        return false;
+    };
+    context
+        .fs
+        .entry(&target)
+        .is_some_and(|entry| entry.kind == EntryKind::File && entry.mode & 0o111 != 0)
+}
+
+/// Collects the entries of every layer for which `matches(layer, entry, kind, mode)` holds,
+/// where `kind` and `mode` are those of the extracted file (for a hard link, its target's).
 pub fn find_entries(
     context: &ScanContext,
-    matches: impl Fn(&LayerEntry, EntryKind, u32) -> bool,
+    matches: impl Fn(usize, &LayerEntry, EntryKind, u32) -> bool,
 ) -> Vec<FileFinding> {
     let mut found = BTreeSet::new();
     for (layer_index, layer) in context.layers.iter().enumerate() {
@@ -51,7 +84,7 @@ pub fn find_entries(
                 .fs
                 .hard_link_kind_and_mode(layer_index, entry_index)
                 .unwrap_or((entry.kind, entry.mode));
-            if matches(entry, kind, mode) {
+            if matches(layer_index, entry, kind, mode) {
                 // NOTE: when one layer has two entries at a path, `present` speaks of the path,
                 // not of which of the two entries the runtime keeps.
                 found.insert(FileFinding {

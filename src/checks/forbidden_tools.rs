@@ -2,15 +2,16 @@
 //! nc, netcat and socat.
 //!
 //! What it checks: an executable with one of the check's names in any layer: a regular file
-//! with an execute bit, a hard link to one, or a symlink (busybox applets such as
+//! with an execute bit, a hard link to one, or a symlink to one (busybox applets such as
 //! `/bin/su -> /bin/busybox` count). A non-executable file of that name (a bash completion
-//! script, documentation) or a directory such as `/etc/ssh` does not count.
+//! script), a directory such as `/etc/ssh`, a symlink to a directory, and files under
+//! `/etc/init.d/`, `/usr/lib/apt/methods/` and `/usr/share/doc/` do not count.
 //! Why it matters: these tools escalate privileges, open remote shells or relay traffic, so
 //! an attacker who gets code execution in the container gains much more.
 //! How to fix: do not install the package, or remove the program in the same instruction
 //! that installs it.
 
-use super::file_findings::{file_name, find_entries, is_executable, outcome};
+use super::file_findings::{file_name, find_entries, is_program, outcome};
 use super::{CheckInfo, Outcome, ScanContext, Severity};
 
 const fn critical(
@@ -88,8 +89,8 @@ pub const SOCAT_INFO: CheckInfo = critical(
 );
 
 fn check_names(context: &ScanContext, names: &[&str], what: &str) -> Outcome {
-    let found = find_entries(context, |entry, kind, mode| {
-        is_executable(kind, mode) && names.contains(&file_name(&entry.path))
+    let found = find_entries(context, |layer, entry, kind, mode| {
+        names.contains(&file_name(&entry.path)) && is_program(context, layer, entry, kind, mode)
     });
     outcome(found, what)
 }

@@ -44,11 +44,11 @@ fn has_bit(kind: EntryKind, mode: u32, bit: u32) -> bool {
 }
 
 pub fn check_suid(context: &ScanContext) -> Outcome {
-    let found = find_entries(context, |_, kind, mode| has_bit(kind, mode, SETUID));
+    let found = find_entries(context, |_, _, kind, mode| has_bit(kind, mode, SETUID));
     outcome(found, "files with the setuid bit")
 }
 
 pub fn check_sgid(context: &ScanContext) -> Outcome {
-    let found = find_entries(context, |_, kind, mode| has_bit(kind, mode, SETGID));
+    let found = find_entries(context, |_, _, kind, mode| has_bit(kind, mode, SETGID));
     outcome(found, "files or directories with the setgid bit")
 }
