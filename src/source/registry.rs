@@ -1,7 +1,7 @@
 //! Reading images from a registry through oci-client, with the docker config's credentials.
 
 use super::{BlobReader, ResolvedImage, SourceOptions};
-use crate::auth::{self, Credential};
+use crate::auth::{self, AuthError, BearerChallenge, Credential, Secret};
 use crate::error::{ScanError, Stage};
 use crate::image::{
     self, ACCEPTED_MANIFEST_TYPES, Descriptor, Manifest, ManifestDocument, Platform,
@@ -25,21 +25,28 @@ pub struct RegistrySource {
 }
 
 impl RegistrySource {
-    /// Resolves credentials and authenticates, so that auth failures surface with their cause.
+    /// Chooses HTTPS or plain HTTP, resolves credentials and authenticates, so that
+    /// connection and auth failures surface with their cause.
     pub async fn open(parsed: &RegistryRef, options: &SourceOptions) -> Result<Self, ScanError> {
-        let plain_http = parsed.is_loopback()
+        let extra_roots = read_ca_file(options)?;
+        let http = http_client(&extra_roots, options)?;
+        let reference = to_client_reference(parsed);
+        // The host that oci-client sends requests to, `index.docker.io` for Docker Hub.
+        let api_host = reference.resolve_registry().to_string();
+        let may_use_plain_http = parsed.is_loopback()
             || options
                 .insecure_registries
                 .iter()
                 .any(|r| r == &parsed.registry);
-        let extra_roots = read_ca_file(options)?;
+        let endpoint = probe_endpoint(&http, &api_host, may_use_plain_http).await?;
+
+        let protocol = match endpoint.scheme {
+            Scheme::Https => ClientProtocol::Https,
+            Scheme::Http => ClientProtocol::HttpsExcept(vec![api_host]),
+        };
         let config = ClientConfig {
-            protocol: if plain_http {
-                ClientProtocol::HttpsExcept(vec![parsed.registry.clone()])
-            } else {
-                ClientProtocol::Https
-            },
-            extra_root_certificates: extra_roots.clone(),
+            protocol,
+            extra_root_certificates: extra_roots,
             platform_resolver: None,
             connect_timeout: Some(options.timeout),
             read_timeout: Some(options.timeout),
@@ -47,9 +54,8 @@ impl RegistrySource {
             ..ClientConfig::default()
         };
         let client = Client::new(config);
-        let reference = to_client_reference(parsed);
-        let scheme = if plain_http { "http" } else { "https" };
-        let auth = registry_auth(parsed, options, &extra_roots, scheme).await?;
+
+        let auth = registry_auth(parsed, options, &http, &endpoint).await?;
         let host = parsed.registry.clone();
         client
             .auth(&reference, &auth, RegistryOperation::Pull)
@@ -76,8 +82,9 @@ impl RegistrySource {
         let (manifest, manifest_digest) = match document {
             ManifestDocument::Image(manifest) => (manifest, digest),
             ManifestDocument::Index(index) => {
-                let chosen = image::select_platform(&index, platform)
-                    .map_err(|e| ScanError::pull(Stage::Manifest, e))?;
+                let chosen = image::select_platform(&index, platform).map_err(|e| {
+                    ScanError::pull(Stage::Manifest, format!("{}: {e}", self.host()))
+                })?;
                 self.pull_platform_manifest(chosen, platform).await?
             }
         };
@@ -162,7 +169,11 @@ impl RegistrySource {
             .pull_blob_stream(&self.reference, descriptor.digest.as_str())
             .await
             .map_err(|e| ScanError::pull(stage.clone(), describe(&e, &host)))?;
-        let bytes = stream.stream.map_err(std::io::Error::other);
+        // The message gains the host, so that a digest mismatch or a broken connection points
+        // at the registry that served the bytes.
+        let bytes = stream
+            .stream
+            .map_err(move |e| std::io::Error::new(e.kind(), format!("reading from {host}: {e}")));
         Ok(Box::new(StreamReader::new(bytes)))
     }
 }
@@ -197,13 +208,14 @@ fn read_ca_file(options: &SourceOptions) -> Result<Vec<Certificate>, ScanError> 
     }])
 }
 
-/// Turns the docker config's credential into what oci-client sends, exchanging an identity
-/// token for an access token first.
+/// Turns the docker config's credential into what oci-client sends. An identity token is
+/// exchanged for an access token first, and a user name and password for a token-auth
+/// registry are checked at its token service first.
 async fn registry_auth(
     parsed: &RegistryRef,
     options: &SourceOptions,
-    extra_roots: &[Certificate],
-    scheme: &str,
+    http: &reqwest::Client,
+    endpoint: &Endpoint,
 ) -> Result<RegistryAuth, ScanError> {
     let fail = |e: String| ScanError::pull(Stage::Auth, e);
     let config =
@@ -215,31 +227,215 @@ async fn registry_auth(
     if let Some(source) = &source {
         tracing::debug!(registry = %parsed.registry, source = %source.0, "using credentials");
     }
+    let source = source.map_or_else(|| "the docker config".to_string(), |s| s.0);
     match credential {
         Credential::Anonymous => Ok(RegistryAuth::Anonymous),
         Credential::Basic { username, password } => {
+            if let Some(challenge) = &endpoint.challenge {
+                check_token_credentials(http, challenge, parsed, &username, &password, &source)
+                    .await?;
+            }
             Ok(RegistryAuth::Basic(username, password.expose().to_string()))
         }
         Credential::RegistryToken(token) => Ok(RegistryAuth::Bearer(token.expose().to_string())),
         Credential::IdentityToken { token, .. } => {
-            let http = http_client(extra_roots, options)?;
-            let base_url = format!("{scheme}://{}", parsed.registry);
-            let challenge = auth::fetch_challenge(&http, &base_url)
-                .await
-                .map_err(|e| fail(e.to_string()))?
-                .ok_or_else(|| {
-                    fail(format!(
-                        "{} offers no bearer token service, so its identity token cannot be \
-                         used; give a username and password instead",
-                        parsed.registry
-                    ))
-                })?;
+            let challenge = endpoint.challenge.as_ref().ok_or_else(|| {
+                fail(format!(
+                    "{} offers no bearer token service, so the identity token from {source} \
+                     cannot be used; give a username and password instead",
+                    parsed.registry
+                ))
+            })?;
             let scope = format!("repository:{}:pull", parsed.repository);
-            let access = auth::exchange_identity_token(&http, &challenge, &scope, &token)
+            // NOTE: oci-client sends this access token until the scan ends and cannot renew
+            // it, so a scan that outlives the token's lifetime fails with 401.
+            let access = auth::exchange_identity_token(http, challenge, &scope, &token)
                 .await
                 .map_err(|e| fail(e.to_string()))?;
             Ok(RegistryAuth::Bearer(access.expose().to_string()))
         }
+    }
+}
+
+/// Requests a pull token with a user name and password from the registry's token service and
+/// returns an error with the service's host and HTTP status when the service rejects them.
+///
+/// oci-client reports a rejection with the response body only. The token is dropped, because
+/// oci-client requests its own and requests it again when it expires.
+async fn check_token_credentials(
+    http: &reqwest::Client,
+    challenge: &BearerChallenge,
+    parsed: &RegistryRef,
+    username: &str,
+    password: &Secret,
+    source: &str,
+) -> Result<(), ScanError> {
+    let registry = &parsed.registry;
+    // fetch_challenge accepts only a realm that is an http(s) URL with a host.
+    let realm = reqwest::Url::parse(&challenge.realm).map_err(|e| {
+        ScanError::pull(
+            Stage::Auth,
+            format!("{registry} names an invalid token service URL: {e}"),
+        )
+    })?;
+    let host = realm.host_str().unwrap_or_default();
+    let realm_host = match realm.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_string(),
+    };
+
+    let mut query = vec![("scope", format!("repository:{}:pull", parsed.repository))];
+    if let Some(service) = &challenge.service {
+        query.push(("service", service.clone()));
+    }
+    let response = http
+        .get(realm)
+        .query(&query)
+        .basic_auth(username, Some(password.expose()))
+        .send()
+        .await
+        .map_err(|e| {
+            ScanError::pull(
+                Stage::Auth,
+                format!(
+                    "the token request to {realm_host} for {registry} failed: {}; check that \
+                     the token service is reachable",
+                    chain(&e.without_url())
+                ),
+            )
+        })?;
+
+    let status = response.status();
+    if status.is_success() {
+        return Ok(());
+    }
+    let message = if matches!(status.as_u16(), 401 | 403) {
+        format!(
+            "the token service at {realm_host} rejected the credentials for {registry} from \
+             {source} with HTTP {status}; check the user name and password, and that the user \
+             may pull {}",
+            parsed.repository
+        )
+    } else {
+        format!(
+            "the token service at {realm_host} answered HTTP {status} to the token request for \
+             {registry}; try again later, or check the token service"
+        )
+    };
+    Err(ScanError::pull(Stage::Auth, message))
+}
+
+/// URL scheme used to reach a registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scheme {
+    Https,
+    Http,
+}
+
+impl Scheme {
+    fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Https => "https",
+            Scheme::Http => "http",
+        }
+    }
+}
+
+/// The scheme that reaches a registry, and the Bearer challenge of its `/v2/` if it sends one.
+struct Endpoint {
+    scheme: Scheme,
+    challenge: Option<BearerChallenge>,
+}
+
+/// Chooses the scheme for `registry` by GETting `/v2/` without credentials.
+///
+/// HTTPS is tried first, as Docker does. With `may_use_plain_http` (a loopback registry, or one
+/// in `COMPLIANCE_INSECURE_REGISTRIES`) the probe falls back to plain HTTP when the HTTPS
+/// request fails and the port responds to a plain HTTP request with a status other than 400. TLS servers respond
+/// to a plain HTTP request with 400, so a TLS registry whose certificate is not trusted gets
+/// the certificate error instead of a fallback. Other registries never fall back.
+async fn probe_endpoint(
+    http: &reqwest::Client,
+    registry: &str,
+    may_use_plain_http: bool,
+) -> Result<Endpoint, ScanError> {
+    let https_error = match probe_scheme(http, registry, Scheme::Https).await {
+        Ok(challenge) => {
+            return Ok(Endpoint {
+                scheme: Scheme::Https,
+                challenge,
+            });
+        }
+        Err(error) => error,
+    };
+    if !may_use_plain_http {
+        return Err(unreachable_error(registry, &https_error, None));
+    }
+    match probe_scheme(http, registry, Scheme::Http).await {
+        Ok(challenge) => {
+            tracing::debug!(%registry, "HTTPS failed and plain HTTP works, so plain HTTP is used");
+            Ok(Endpoint {
+                scheme: Scheme::Http,
+                challenge,
+            })
+        }
+        Err(http_error) => Err(unreachable_error(registry, &https_error, Some(&http_error))),
+    }
+}
+
+/// GETs `/v2/` with `scheme`. Returns the Bearer challenge when the server responds in that
+/// scheme, and an error when the request fails or, for plain HTTP, the server responds 400.
+async fn probe_scheme(
+    http: &reqwest::Client,
+    registry: &str,
+    scheme: Scheme,
+) -> Result<Option<BearerChallenge>, AuthError> {
+    let base_url = format!("{}://{registry}", scheme.as_str());
+    match auth::fetch_challenge(http, &base_url).await {
+        Ok(challenge) => Ok(challenge),
+        // The server speaks this scheme. The manifest request reports the unexpected status.
+        Err(AuthError::ChallengeStatus { status, .. })
+            if !(scheme == Scheme::Http && status == 400) =>
+        {
+            Ok(None)
+        }
+        Err(AuthError::InvalidChallenge { url, problem }) => {
+            tracing::warn!(%url, %problem, "the registry's Bearer challenge is invalid, so it is ignored");
+            Ok(None)
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// Builds the error for a registry that HTTPS, and plain HTTP where allowed, did not reach.
+/// The plain HTTP failure is reported only when no server responded, because a 400 response
+/// comes from a TLS server and then the HTTPS error is the one to fix.
+fn unreachable_error(
+    registry: &str,
+    https_error: &AuthError,
+    http_error: Option<&AuthError>,
+) -> ScanError {
+    let message = match http_error {
+        Some(http_error @ AuthError::ChallengeRequest { .. }) => format!(
+            "{registry} could not be reached over HTTPS ({}) or plain HTTP ({}); check the \
+             host name and port",
+            request_failure(https_error),
+            request_failure(http_error)
+        ),
+        _ => format!(
+            "{registry} could not be reached over HTTPS: {}; check the host name and port, and \
+             set COMPLIANCE_CA_FILE when the registry's certificate comes from a private CA",
+            request_failure(https_error)
+        ),
+    };
+    ScanError::pull(Stage::Auth, message)
+}
+
+/// Returns the cause of a failed `/v2/` request without the advice that `AuthError` adds.
+fn request_failure(error: &AuthError) -> String {
+    match error {
+        AuthError::ChallengeRequest { url, detail } => format!("GET {url}: {detail}"),
+        other => other.to_string(),
     }
 }
 
