@@ -441,7 +441,8 @@ async fn truncated_captured_body_is_rejected() {
 
 #[tokio::test]
 async fn truncated_padding_is_rejected() {
-    // Go's archive/tar also needs the padding of the last entry.
+    // Go reads an archive cut inside the last entry's padding as complete; the walk rejects
+    // it as truncated.
     let fixture = TarFixture::new().file("a", &[1u8; 100]);
     assert_truncation_rejected(fixture.finish_without_end(), 512 + 100).await;
 }
@@ -590,6 +591,14 @@ async fn global_pax_header_is_skipped() {
     assert_eq!(paths(&index), vec!["/a"]);
 }
 
+/// Returns the data of a PAX sparse 1.0 entry without data fragments: a map block that lists
+/// zero fragments, which Go's archive/tar needs before the data.
+fn sparse_1_0_empty_map() -> Vec<u8> {
+    let mut block = b"0\n".to_vec();
+    block.resize(512, 0);
+    block
+}
+
 #[tokio::test]
 async fn pax_sparse_name_is_used() {
     let tar = TarFixture::new()
@@ -599,7 +608,7 @@ async fn pax_sparse_name_is_used() {
             ("GNU.sparse.name", b"etc/shadow"),
             ("GNU.sparse.realsize", b"4096"),
         ])
-        .file("GNUSparseFile.0/shadow", &[0u8; 512])
+        .file("GNUSparseFile.0/shadow", &sparse_1_0_empty_map())
         .finish();
     let index = walk(&tar).await.expect("walk");
     assert_eq!(paths(&index), vec!["/etc/shadow"]);
@@ -615,7 +624,7 @@ async fn pax_sparse_captured_file_is_rejected() {
             ("GNU.sparse.name", b"etc/passwd"),
             ("GNU.sparse.realsize", b"100"),
         ])
-        .file("GNUSparseFile.0/passwd", &[0u8; 512])
+        .file("GNUSparseFile.0/passwd", &sparse_1_0_empty_map())
         .finish();
     let error = walk(&tar).await.expect_err("sparse passwd");
     assert!(
@@ -807,7 +816,8 @@ async fn empty_mode_field_reads_as_zero() {
 
 #[tokio::test]
 async fn symlink_with_data_is_rejected() {
-    // Go reads no data for a symlink, tokio_tar would skip 512 bytes: the views differ.
+    // Go reads no data for a symlink, the Rust tar crate would skip 512 bytes: the views
+    // differ.
     let hidden = TarFixture::new().file("etc/passwd", b"x").finish();
     let tar = TarFixture::new()
         .raw_sized(b"link", b'2', 512, &hidden[..512])

@@ -5,40 +5,34 @@
 //! without buffering, except captured files. After the tar ends, both streams are read to EOF so
 //! that the two digests cover every byte, as containerd does before it trusts a layer.
 //!
-//! Where `tokio_tar` and Go's `archive/tar` (which containerd, moby and podman use) would read
-//! the same bytes differently, the walk rejects the layer instead of guessing which view the
-//! runtime gets.
+//! The headers are read by [`super::tar_reader`], which follows Go's `archive/tar` (which
+//! containerd, moby and podman use), so the walk lists the entries that the runtime extracts.
+//! Where tar readers disagree on an archive, the walk rejects the layer instead of guessing
+//! which view the runtime gets.
 //!
-//! NOTE: `tokio_tar` is also stricter than Go in places that cannot hide entries: it rejects
-//! headers with a signed checksum, an empty size field or a `ustar\0` magic with a NUL
-//! version, which Go accepts. Such layers fail the scan although runtimes would run them.
+//! NOTE: the walk also rejects some layers that Go reads and runtimes would run. They are
+//! header-only entries (directories, links, devices, fifos) that declare data, the ambiguous
+//! extension headers listed in [`super::tar_reader`], archives that end inside the padding
+//! after the last entry, sparse captured files, and paths over [`WalkLimits::max_path_len`].
+//! `tests/tar_differential.rs` lists these cases against Go.
 
 use super::decompress::{Compression, decoder_for, sniff_compression};
+use super::tar_reader::{MAX_SPECIAL_FILE_SIZE, TarEntry, TarReadError, TarReader};
 use super::{
     CAPTURED_FILE_NAMES, EntryKind, LayerEntry, LayerIndex, escape_name, normalize_path,
     split_parent,
 };
 use crate::digest::{DigestError, HashingReader, Sha256Digest};
-use futures_util::StreamExt;
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
-use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
+use tokio::io::{AsyncRead, ReadBuf};
 
-/// Size of a tar header block.
-const BLOCK_SIZE: u64 = 512;
-
-/// Maximum bytes of tar extension data (PAX records, GNU long names and long link names, old
-/// GNU sparse maps, with their headers) allowed between two entries.
-///
-/// `tokio_tar` reads extension bodies into memory without a bound, so the walk caps the bytes
-/// the tar reader may pull in before it yields the next entry. Go's `archive/tar` rejects any
-/// single PAX, GNU long-name or long-link body over 1 MiB (`maxSpecialFileSize`), and
-/// `tokio_tar` allows at most one of each before an entry, so layers that runtimes accept fit
-/// well within 4 MiB.
-pub const MAX_EXTENSION_BYTES: u64 = 4 << 20;
+/// Maximum size of one tar extension body: PAX records, a GNU long name or long link, or a PAX
+/// sparse map. Go's `archive/tar` rejects larger PAX and GNU long-name bodies
+/// (`maxSpecialFileSize`, 1 MiB), so container runtimes reject such layers too.
+pub const MAX_EXTENSION_BYTES: u64 = MAX_SPECIAL_FILE_SIZE;
 
 /// Bounds on what one layer walk keeps in memory.
 #[derive(Debug, Clone)]
@@ -135,10 +129,11 @@ pub enum LayerError {
     #[error("invalid tar archive end at byte {offset} of the uncompressed layer: {reason}")]
     TarEnd { offset: u64, reason: &'static str },
 
-    /// Extension headers before one entry exceed [`MAX_EXTENSION_BYTES`].
+    /// One extension body (PAX records, a GNU long name or a sparse map) exceeds
+    /// [`MAX_EXTENSION_BYTES`].
     #[error(
-        "tar extension headers (PAX or GNU long names) before the entry at byte {offset} of the \
-         uncompressed layer exceed {limit} bytes; container runtimes reject such layers"
+        "the tar extension header (PAX records, GNU long name or sparse map) at byte {offset} \
+         of the uncompressed layer exceeds {limit} bytes; container runtimes reject such layers"
     )]
     ExtensionTooLarge { offset: u64, limit: u64 },
 
@@ -177,7 +172,8 @@ pub enum LayerError {
         limit: usize,
     },
 
-    /// An entry name or link target contains a NUL byte, which Go's `archive/tar` rejects.
+    /// An entry name or link target contains a NUL byte. Go's `archive/tar` rejects it in PAX
+    /// `path` and `linkpath` records, and the kernel rejects it in any path it creates.
     #[error("tar entry {path:?} has a NUL byte in its {field}; container runtimes reject it")]
     NulInName { path: String, field: &'static str },
 
@@ -186,8 +182,8 @@ pub enum LayerError {
     InvalidHeader { path: String, field: &'static str },
 
     /// A header-only entry type (directory, link, device, fifo) declares a data size.
-    /// Go's `archive/tar` reads no data for these types but `tokio_tar` would skip `size`
-    /// bytes, so the two would see different entries after it.
+    /// Go's `archive/tar` reads no data for these types, but other tar readers (the Rust `tar`
+    /// crate, for one) skip `size` bytes, so the entries after it depend on the reader.
     #[error(
         "tar entry {path:?} of type {kind:?} declares {size} bytes of data, which container \
          runtimes do not read for this type; the archive is ambiguous, so rebuild the layer"
@@ -213,12 +209,21 @@ pub enum LayerError {
     )]
     CapturedTotalTooLarge { path: String, limit: u64 },
 
-    /// A captured file is stored in a PAX sparse format, whose body the walk cannot expand.
+    /// A captured file is stored as a sparse file (old GNU or PAX format), whose body the walk
+    /// does not expand.
     #[error(
-        "captured file {path:?} is stored as a PAX sparse file, which the scanner cannot read; \
+        "captured file {path:?} is stored as a sparse tar entry, which the scanner cannot read; \
          rebuild the layer without sparse files"
     )]
     SparseCapturedFile { path: String },
+
+    /// The archive has extension headers that no tar writer emits for one entry (for
+    /// example, two PAX headers), and that Go's `archive/tar` resolves by a rule of its own.
+    #[error(
+        "ambiguous tar archive at byte {offset} of the uncompressed layer: {reason}; no tar \
+         writer produces this, so rebuild the layer"
+    )]
+    Ambiguous { offset: u64, reason: &'static str },
 }
 
 impl LayerError {
@@ -301,15 +306,8 @@ async fn read_uncompressed<R: AsyncRead + Unpin + Send>(
         .map_err(LayerError::Read)?;
     let decoder = decoder_for(compression, prefixed);
     let mut uncompressed = HashingReader::new(TagErrors::new(decoder, StreamStage::Decompress));
-    let budget = Arc::new(ReadBudget::default());
-    let mut budgeted = BudgetedReader {
-        inner: &mut uncompressed,
-        budget: Arc::clone(&budget),
-    };
-    let errors = ErrorContext {
-        compression,
-        budget: &budget,
-    };
+    let mut reader = TarReader::new(&mut uncompressed);
+    let errors = ErrorContext { compression };
 
     let walk_id = NEXT_WALK_ID.fetch_add(1, Ordering::Relaxed);
     let mut index = LayerIndex {
@@ -317,60 +315,41 @@ async fn read_uncompressed<R: AsyncRead + Unpin + Send>(
         walk_id,
         ..Default::default()
     };
-    walk_tar(&mut budgeted, limits, &mut index, &errors).await?;
-    budget.lift();
-    check_archive_end(&mut budgeted, &errors).await?;
-    tokio::io::copy(&mut budgeted, &mut tokio::io::sink())
-        .await
-        .map_err(|e| errors.classify(e))?;
+    walk_tar(&mut reader, limits, &mut index, &errors).await?;
+    let drained = reader.drain().await;
+    drained.map_err(|e| errors.convert(e, reader.position()))?;
+    drop(reader);
     Ok((index, uncompressed.digest(), uncompressed.bytes_read()))
 }
 
 /// Walks every tar entry, recording headers and captured bodies into `index`.
-async fn walk_tar<R: AsyncRead + Unpin + Send>(
-    reader: &mut BudgetedReader<R>,
+async fn walk_tar<R: AsyncRead + Unpin>(
+    reader: &mut TarReader<R>,
     limits: &WalkLimits,
     index: &mut LayerIndex,
-    errors: &ErrorContext<'_>,
+    errors: &ErrorContext,
 ) -> Result<(), LayerError> {
-    errors
-        .budget
-        .allow_until(MAX_EXTENSION_BYTES.saturating_add(BLOCK_SIZE));
-    let mut archive = tokio_tar::Archive::new(reader);
-    let mut entries = archive.entries().map_err(|e| errors.classify(e))?;
     let mut totals = Totals::default();
-    while let Some(next) = entries.next().await {
-        let mut entry = next.map_err(|e| errors.classify(e))?;
+    loop {
+        let next = reader.next_entry().await;
+        let Some(entry) = next.map_err(|e| errors.convert(e, reader.position()))? else {
+            return Ok(());
+        };
         totals.count_entry(limits)?;
-        errors.budget.allow_until(next_header_limit(&entry));
-        let Some((layer_entry, sparse)) = read_entry(&mut entry, limits, errors).await? else {
+        let Some(layer_entry) = read_entry(&entry, limits)? else {
             continue;
         };
         let capture = Capture {
             limits,
             errors,
-            pax_sparse: sparse.is_sparse,
+            sparse: entry.sparse,
         };
         capture
-            .keep_body(&mut entry, &layer_entry, index, &mut totals)
+            .keep_body(reader, &layer_entry, index, &mut totals)
             .await?;
         totals.add_index_bytes(&layer_entry, limits)?;
         index.entries.push(layer_entry);
     }
-    Ok(())
-}
-
-/// Returns the stream position up to which the tar reader may read before it yields the entry
-/// after `entry`: the end of this entry's data plus [`MAX_EXTENSION_BYTES`].
-fn next_header_limit<R: AsyncRead + Unpin>(entry: &tokio_tar::Entry<R>) -> u64 {
-    let raw_size = entry.header().raw_entry_size().unwrap_or(0);
-    let data = entry.effective_size().max(raw_size);
-    let padded = data.saturating_add(BLOCK_SIZE - 1) / BLOCK_SIZE * BLOCK_SIZE;
-    entry
-        .raw_file_position()
-        .saturating_add(padded)
-        .saturating_add(MAX_EXTENSION_BYTES)
-        .saturating_add(BLOCK_SIZE)
 }
 
 /// Running counts checked against [`WalkLimits`].
@@ -409,102 +388,47 @@ impl Totals {
     }
 }
 
-/// Converts one tar entry into a [`LayerEntry`] with its PAX sparse records, or `None` for
-/// entries that runtimes skip (global PAX headers).
-async fn read_entry<R: AsyncRead + Unpin>(
-    entry: &mut tokio_tar::Entry<R>,
-    limits: &WalkLimits,
-    errors: &ErrorContext<'_>,
-) -> Result<Option<(LayerEntry, PaxSparse)>, LayerError> {
-    let [typeflag] = entry.header().as_old().linkflag;
-    if typeflag == b'g' {
+/// Converts one tar entry into a [`LayerEntry`], or `None` for entries that runtimes skip
+/// (global PAX headers).
+fn read_entry(entry: &TarEntry, limits: &WalkLimits) -> Result<Option<LayerEntry>, LayerError> {
+    if entry.typeflag == b'g' {
         // Go's archive/tar returns global PAX headers as entries without applying them to
         // later ones, and containerd and moby skip them.
         return Ok(None);
     }
-    let sparse = read_pax_sparse(entry, errors).await?;
-    let raw_name = entry
-        .path_bytes()
-        .map_err(|e| errors.classify(e))?
-        .into_owned();
-    let kind = kind_for(typeflag, raw_name.ends_with(b"/"));
-    let name = sparse.name.as_deref().unwrap_or(&raw_name);
-    let path = checked_path(name, limits)?;
-
-    let data_size = entry.effective_size();
-    if kind != EntryKind::File && data_size > 0 {
-        return Err(LayerError::HeaderOnlyEntryWithData {
-            path,
-            kind,
-            size: data_size,
-        });
+    let kind = kind_for(entry.typeflag);
+    let path = checked_path(&entry.name, limits)?;
+    if kind != EntryKind::File && entry.size != 0 {
+        let Ok(size) = u64::try_from(entry.size) else {
+            return Err(LayerError::InvalidHeader {
+                path,
+                field: "size",
+            });
+        };
+        return Err(LayerError::HeaderOnlyEntryWithData { path, kind, size });
     }
-    let Some(mode) = parse_mode(&entry.header().as_old().mode) else {
-        return Err(LayerError::InvalidHeader {
-            path,
-            field: "mode",
-        });
-    };
-    let link_target = read_link_target(entry, kind, &path, limits, errors)?;
-    let size = sparse.size.unwrap_or(data_size);
-    Ok(Some((
-        LayerEntry {
-            path,
-            kind,
-            mode,
-            link_target,
-            size,
-        },
-        sparse,
-    )))
+    // Go keeps the mode as a signed number; the low bits are the same in two's complement.
+    let mode = (entry.mode as u64 & 0o7777) as u32;
+    let link_target = read_link_target(&entry.linkname, kind, &path, limits)?;
+    // The reader rejects negative sizes of files, and other kinds have size 0 here.
+    let size = u64::try_from(entry.size).unwrap_or(0);
+    Ok(Some(LayerEntry {
+        path,
+        kind,
+        mode,
+        link_target,
+        size,
+    }))
 }
 
-/// Parses a header's mode field as Go's `archive/tar` does and keeps the permission and special
-/// bits: base-256 when the high bit is set, else octal with leading and trailing spaces and NULs
-/// ignored and the text cut at the first NUL; an empty field is 0. `tokio_tar` rejects empty
-/// fields, which Go accepts.
-fn parse_mode(field: &[u8; 8]) -> Option<u32> {
-    let value = match field.split_first() {
-        Some((first, rest)) if first & 0x80 != 0 => {
-            if first & 0x40 != 0 {
-                return None; // negative
-            }
-            rest.iter().try_fold(u64::from(first & 0x3f), |acc, byte| {
-                acc.checked_mul(256).map(|acc| acc | u64::from(*byte))
-            })?
-        }
-        _ => {
-            let trimmed = trim_nul_and_space(field);
-            let text = trimmed.split(|b| *b == 0).next().unwrap_or_default();
-            if text.is_empty() {
-                0
-            } else {
-                u64::from_str_radix(std::str::from_utf8(text).ok()?, 8).ok()?
-            }
-        }
-    };
-    Some((value & 0o7777) as u32)
-}
-
-fn trim_nul_and_space(bytes: &[u8]) -> &[u8] {
-    let is_pad = |b: &u8| *b == 0 || *b == b' ';
-    let start = bytes.iter().position(|b| !is_pad(b)).unwrap_or(bytes.len());
-    let end = bytes
-        .iter()
-        .rposition(|b| !is_pad(b))
-        .map_or(start, |i| i + 1);
-    bytes.get(start..end).unwrap_or_default()
-}
-
-/// Maps a tar type flag to the kind of file the runtime creates.
+/// Maps a tar type flag to the kind of file the runtime creates. The reader has already
+/// turned the old `\0` type into `0` or `5`, as Go's `archive/tar` does.
 ///
-/// Go's `archive/tar` turns the old `\0` type into a directory when the name ends in `/`.
 /// Contiguous (`7`), old GNU sparse (`S`) and unknown types become files: containerd and
 /// moby reject those types, but other tools extract them as files, and a scanner must not
 /// drop what some runtime could create.
-fn kind_for(typeflag: u8, name_ends_with_slash: bool) -> EntryKind {
+fn kind_for(typeflag: u8) -> EntryKind {
     match typeflag {
-        b'\0' if name_ends_with_slash => EntryKind::Directory,
         b'1' => EntryKind::HardLink,
         b'2' => EntryKind::Symlink,
         b'3' => EntryKind::CharDevice,
@@ -516,6 +440,10 @@ fn kind_for(typeflag: u8, name_ends_with_slash: bool) -> EntryKind {
 }
 
 /// Escapes and normalises an entry name, rejecting NUL bytes and over-long paths.
+///
+/// Header fields and GNU long names end at their first NUL, and Go rejects a NUL in a PAX
+/// `path` record, so a NUL can only come from a `GNU.sparse.name` record. Go accepts it, but
+/// the kernel rejects such a path when the runtime creates the file.
 fn checked_path(name: &[u8], limits: &WalkLimits) -> Result<String, LayerError> {
     let path = normalize_path(&escape_name(name));
     if name.contains(&0) {
@@ -535,29 +463,18 @@ fn checked_path(name: &[u8], limits: &WalkLimits) -> Result<String, LayerError> 
     Ok(path)
 }
 
-/// Reads the link target of a symlink (kept as written) or hard link (normalised to an
+/// Returns the link target of a symlink (kept as written) or hard link (normalised to an
 /// absolute path, because runtimes resolve it against the image root).
-fn read_link_target<R: AsyncRead + Unpin>(
-    entry: &tokio_tar::Entry<R>,
+fn read_link_target(
+    raw: &[u8],
     kind: EntryKind,
     path: &str,
     limits: &WalkLimits,
-    errors: &ErrorContext<'_>,
 ) -> Result<Option<String>, LayerError> {
     if !matches!(kind, EntryKind::Symlink | EntryKind::HardLink) {
         return Ok(None);
     }
-    let raw = entry
-        .link_name_bytes()
-        .map_err(|e| errors.classify(e))?
-        .unwrap_or_default();
-    if raw.contains(&0) {
-        return Err(LayerError::NulInName {
-            path: path.to_string(),
-            field: "link target",
-        });
-    }
-    let escaped = escape_name(&raw);
+    let escaped = escape_name(raw);
     let target = if kind == EntryKind::HardLink {
         normalize_path(&escaped)
     } else {
@@ -582,81 +499,12 @@ fn truncate_for_message(path: &str) -> String {
     }
 }
 
-/// Name and size overrides of a GNU sparse file stored in PAX format.
-#[derive(Default)]
-struct PaxSparse {
-    /// `GNU.sparse.name`: the real name; the header name is a placeholder such as
-    /// `./GNUSparseFile.0/NAME`.
-    name: Option<Vec<u8>>,
-    /// `GNU.sparse.size` or `GNU.sparse.realsize`: the expanded size.
-    size: Option<u64>,
-    /// Whether the entry uses a PAX sparse format that Go's `archive/tar` expands.
-    is_sparse: bool,
-}
-
-/// Reads the PAX sparse records of an entry as Go's `archive/tar` interprets them. Versions
-/// 0.0, 0.1 and 1.0 are sparse files whose real name is `GNU.sparse.name`, and other versions
-/// are ordinary files. `tokio_tar` does not apply these records itself.
-async fn read_pax_sparse<R: AsyncRead + Unpin>(
-    entry: &mut tokio_tar::Entry<R>,
-    errors: &ErrorContext<'_>,
-) -> Result<PaxSparse, LayerError> {
-    let mut records: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-    if let Some(extensions) = entry
-        .pax_extensions()
-        .await
-        .map_err(|e| errors.classify(e))?
-    {
-        for extension in extensions {
-            let extension = extension.map_err(|e| errors.classify(e))?;
-            if extension.key_bytes().starts_with(b"GNU.sparse.") {
-                records.push((
-                    extension.key_bytes().to_vec(),
-                    extension.value_bytes().to_vec(),
-                ));
-            }
-        }
-    }
-    let value = |key: &[u8]| {
-        records
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_slice())
-            .unwrap_or_default()
-    };
-    let (major, minor) = (value(b"GNU.sparse.major"), value(b"GNU.sparse.minor"));
-    let is_sparse = match (major, minor) {
-        (b"0", b"0" | b"1") | (b"1", b"0") => true,
-        (b"", b"") => !value(b"GNU.sparse.map").is_empty(),
-        _ => false,
-    };
-    if !is_sparse {
-        return Ok(PaxSparse::default());
-    }
-    let name = Some(value(b"GNU.sparse.name"))
-        .filter(|n| !n.is_empty())
-        .map(<[u8]>::to_vec);
-    let size_text = match value(b"GNU.sparse.size") {
-        b"" => value(b"GNU.sparse.realsize"),
-        size => size,
-    };
-    let size = std::str::from_utf8(size_text)
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok());
-    Ok(PaxSparse {
-        name,
-        size,
-        is_sparse,
-    })
-}
-
 /// Settings for keeping the body of one entry.
 struct Capture<'a> {
     limits: &'a WalkLimits,
-    errors: &'a ErrorContext<'a>,
-    /// Whether the entry is a PAX sparse file, whose raw body is not its contents.
-    pax_sparse: bool,
+    errors: &'a ErrorContext,
+    /// Whether the entry is a sparse file, whose stored data is not its contents.
+    sparse: bool,
 }
 
 impl Capture<'_> {
@@ -664,7 +512,7 @@ impl Capture<'_> {
     /// this entry replaces it with something that is not captured.
     async fn keep_body<R: AsyncRead + Unpin>(
         &self,
-        entry: &mut tokio_tar::Entry<R>,
+        reader: &mut TarReader<R>,
         layer_entry: &LayerEntry,
         index: &mut LayerIndex,
         totals: &mut Totals,
@@ -677,8 +525,9 @@ impl Capture<'_> {
         if layer_entry.kind != EntryKind::File || !CAPTURED_FILE_NAMES.contains(&file_name) {
             return Ok(());
         }
-        let size = self.check_size(path, entry.effective_size(), totals)?;
-        let body = self.read_body(entry, size).await?;
+        let size = self.check_size(path, layer_entry.size, totals)?;
+        let body = reader.read_data(size).await;
+        let body = body.map_err(|e| self.errors.convert(e, reader.position()))?;
         index.captured.insert(path.clone(), body);
         Ok(())
     }
@@ -686,7 +535,7 @@ impl Capture<'_> {
     /// Checks a captured body against the limits and adds it to the layer's total.
     fn check_size(&self, path: &str, size: u64, totals: &mut Totals) -> Result<u64, LayerError> {
         let limits = self.limits;
-        if self.pax_sparse {
+        if self.sparse {
             return Err(LayerError::SparseCapturedFile {
                 path: path.to_string(),
             });
@@ -709,62 +558,9 @@ impl Capture<'_> {
         }
         Ok(size)
     }
-
-    async fn read_body<R: AsyncRead + Unpin>(
-        &self,
-        entry: &mut tokio_tar::Entry<R>,
-        size: u64,
-    ) -> Result<Vec<u8>, LayerError> {
-        let mut body = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-        AsyncReadExt::take(&mut *entry, size)
-            .read_to_end(&mut body)
-            .await
-            .map_err(|e| self.errors.classify(e))?;
-        if body.len() as u64 != size {
-            let source = io::Error::new(io::ErrorKind::UnexpectedEof, "entry body is truncated");
-            return Err(LayerError::Tar {
-                offset: self.errors.budget.position(),
-                source,
-            });
-        }
-        Ok(body)
-    }
 }
 
-/// Checks the bytes after the block at which the tar reader stopped, as Go's `archive/tar`
-/// does. The archive may end at EOF (no end blocks, as some writers produce), after one zero
-/// block, or after two. A zero block followed by a non-zero or partial block is an error.
-/// Anything after two zero blocks is ignored here (but still hashed by the caller).
-async fn check_archive_end<R: AsyncRead + Unpin>(
-    reader: &mut BudgetedReader<R>,
-    errors: &ErrorContext<'_>,
-) -> Result<(), LayerError> {
-    let offset = errors.budget.position();
-    let mut block = [0u8; BLOCK_SIZE as usize];
-    let mut filled = 0;
-    while let Some(rest) = block.get_mut(filled..).filter(|rest| !rest.is_empty()) {
-        let read = reader.read(rest).await.map_err(|e| errors.classify(e))?;
-        if read == 0 {
-            break;
-        }
-        filled += read;
-    }
-    match filled {
-        0 => Ok(()),
-        n if n < block.len() => Err(LayerError::TarEnd {
-            offset,
-            reason: "the stream ends inside the second end-of-archive block",
-        }),
-        _ if block.iter().all(|b| *b == 0) => Ok(()),
-        _ => Err(LayerError::TarEnd {
-            offset,
-            reason: "a zero block is followed by a non-zero block, which is not a valid \
-                     end-of-archive marker",
-        }),
-    }
-}
-
-// Stream plumbing: error tagging and the read budget below the tar reader.
+// Stream plumbing: error tagging below the tar reader.
 
 /// Stream that an I/O error came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -824,84 +620,48 @@ fn stream_stage(error: &io::Error) -> Option<StreamStage> {
         .map(|e| e.stage)
 }
 
-/// Position and limit of the uncompressed stream, shared between the walk and the reader
-/// that the tar reader owns.
-#[derive(Debug, Default)]
-struct ReadBudget {
-    position: AtomicU64,
-    limit: AtomicU64,
-    exceeded: AtomicBool,
-}
-
-impl ReadBudget {
-    fn allow_until(&self, limit: u64) {
-        self.limit.store(limit, Ordering::Relaxed);
-    }
-
-    fn lift(&self) {
-        self.allow_until(u64::MAX);
-    }
-
-    fn position(&self) -> u64 {
-        self.position.load(Ordering::Relaxed)
-    }
-}
-
-/// Fails reads that start at or past the budget's limit. A read that starts before the limit
-/// may end after it by at most one buffer, which still bounds memory.
-struct BudgetedReader<R> {
-    inner: R,
-    budget: Arc<ReadBudget>,
-}
-
-impl<R: AsyncRead + Unpin> AsyncRead for BudgetedReader<R> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let position = this.budget.position();
-        if position >= this.budget.limit.load(Ordering::Relaxed) {
-            this.budget.exceeded.store(true, Ordering::Relaxed);
-            return Poll::Ready(Err(io::Error::other(
-                "tar extension data exceeds the limit",
-            )));
-        }
-        let before = buf.filled().len();
-        let result = Pin::new(&mut this.inner).poll_read(cx, buf);
-        let added = buf.filled().len().saturating_sub(before) as u64;
-        this.budget
-            .position
-            .store(position.saturating_add(added), Ordering::Relaxed);
-        result
-    }
-}
-
-/// What [`ErrorContext::classify`] needs to turn an I/O error into a [`LayerError`].
-struct ErrorContext<'a> {
+/// What [`ErrorContext::convert`] needs to turn a tar reader error into a [`LayerError`].
+struct ErrorContext {
     compression: Compression,
-    budget: &'a ReadBudget,
 }
 
-impl ErrorContext<'_> {
-    fn classify(&self, error: io::Error) -> LayerError {
-        if self.budget.exceeded.load(Ordering::Relaxed) {
-            return LayerError::ExtensionTooLarge {
-                offset: self.budget.position(),
+impl ErrorContext {
+    /// Converts `error`; `position` is the reader's offset in the uncompressed stream, for
+    /// stream errors.
+    fn convert(&self, error: TarReadError, position: u64) -> LayerError {
+        match error {
+            TarReadError::Stream(error) => match stream_stage(&error) {
+                Some(StreamStage::Blob) => LayerError::Read(error),
+                Some(StreamStage::Decompress) => LayerError::Decompress {
+                    compression: self.compression,
+                    source: error,
+                },
+                None => LayerError::Tar {
+                    offset: position,
+                    source: error,
+                },
+            },
+            TarReadError::Invalid { offset, message } => LayerError::Tar {
+                offset,
+                source: io::Error::new(io::ErrorKind::InvalidData, message),
+            },
+            TarReadError::Truncated { offset } => LayerError::Tar {
+                offset,
+                source: io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the stream ends inside a tar header or entry data",
+                ),
+            },
+            TarReadError::End { offset, reason } => LayerError::TarEnd { offset, reason },
+            TarReadError::ExtensionTooLarge { offset } => LayerError::ExtensionTooLarge {
+                offset,
                 limit: MAX_EXTENSION_BYTES,
-            };
-        }
-        match stream_stage(&error) {
-            Some(StreamStage::Blob) => LayerError::Read(error),
-            Some(StreamStage::Decompress) => LayerError::Decompress {
-                compression: self.compression,
-                source: error,
             },
-            None => LayerError::Tar {
-                offset: self.budget.position(),
-                source: error,
+            TarReadError::NulInPaxRecord { field, value } => LayerError::NulInName {
+                path: truncate_for_message(&escape_name(&value)),
+                field,
             },
+            TarReadError::Ambiguous { offset, reason } => LayerError::Ambiguous { offset, reason },
         }
     }
 }
