@@ -3,6 +3,7 @@
 
 use clap::Parser;
 use clap::builder::BoolishValueParser;
+use image_compliance_scanner::report::ReportFormats;
 use std::path::PathBuf;
 
 /// Checks an OCI container image against compliance rules and exits by the highest failed
@@ -39,6 +40,23 @@ pub struct Cli {
     )]
     pub reports_dir: PathBuf,
 
+    /// Report formats to write, comma-separated: json, sarif, junit (JUnit XML), markdown.
+    /// Files go into the reports directory with the extensions .json, .sarif, .xml and .md.
+    /// An empty list means all four.
+    #[arg(
+        long = "format",
+        env = "COMPLIANCE_REPORT_FORMATS",
+        value_name = "FORMATS",
+        default_value = "json,sarif,junit,markdown",
+        value_parser = clap::builder::ValueParser::new(parse_formats),
+    )]
+    pub formats: ReportFormats,
+
+    /// The Dockerfile the image was built from. SARIF results then point at the line of the
+    /// instruction behind each finding instead of at the image.
+    #[arg(long, env = "COMPLIANCE_DOCKERFILE", value_name = "FILE")]
+    pub dockerfile: Option<PathBuf>,
+
     /// Print the JSON report on stdout, alone; the table then goes to stderr.
     #[arg(
         long,
@@ -50,6 +68,19 @@ pub struct Cli {
         value_parser = BoolishValueParser::new(),
     )]
     pub json_stdout: bool,
+
+    /// Post the Markdown report as a pull-request comment, or update the one posted before.
+    /// Reads GITHUB_TOKEN, GITHUB_REPOSITORY, GITHUB_API_URL and GITHUB_EVENT_PATH.
+    #[arg(
+        long,
+        env = "COMPLIANCE_GITHUB_COMMENT",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        default_value = "false",
+        default_missing_value = "true",
+        value_parser = BoolishValueParser::new(),
+    )]
+    pub github_comment: bool,
 
     /// Platform to scan from a multi-platform image, as os/arch[/variant].
     #[arg(
@@ -64,8 +95,9 @@ pub struct Cli {
     #[arg(long, env = "COMPLIANCE_CA_FILE", value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
 
-    /// Registries (host or host:port, comma-separated) to reach over plain HTTP. Loopback
-    /// registries (127.0.0.0/8, ::1, localhost) always use plain HTTP, as Docker does.
+    /// Registries (host or host:port, comma-separated) that may fall back to plain HTTP when
+    /// they do not speak HTTPS. Loopback registries (127.0.0.0/8, ::1, localhost) always may,
+    /// as with Docker.
     #[arg(
         long = "insecure-registry",
         env = "COMPLIANCE_INSECURE_REGISTRIES",
@@ -137,4 +169,8 @@ pub struct Cli {
         default_value_t = 12
     )]
     pub critical_exit_code: u8,
+}
+
+fn parse_formats(text: &str) -> Result<ReportFormats, String> {
+    text.parse()
 }

@@ -7,6 +7,7 @@ pub mod checks;
 pub mod digest;
 pub mod error;
 pub mod filesystem;
+pub mod github;
 pub mod image;
 pub mod layer;
 pub mod reference;

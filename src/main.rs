@@ -5,13 +5,17 @@ mod cli;
 
 use clap::Parser;
 use cli::Cli;
+use image_compliance_scanner::checks::Severity;
 use image_compliance_scanner::error::ScanError;
+use image_compliance_scanner::github::{self, ActionOutputs, GithubEnv};
 use image_compliance_scanner::image::Platform;
 use image_compliance_scanner::layer::WalkLimits;
-use image_compliance_scanner::report::{self, ExitCodes, Verdict};
+use image_compliance_scanner::report::sarif::DockerfileSource;
+use image_compliance_scanner::report::{self, ExitCodes, ReportFormat, Verdict};
 use image_compliance_scanner::scan::{self, Progress, ScanSettings};
 use image_compliance_scanner::source::SourceOptions;
 use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,12 +33,48 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(run(cli)) {
-        Ok(code) => ExitCode::from(code),
+    let outcome = match runtime.block_on(run(cli)) {
+        Ok(outcome) => outcome,
         Err(error) => {
             eprintln!("error: {error}");
-            ExitCode::from(error.exit_code())
+            RunOutcome {
+                exit_code: error.exit_code(),
+                highest_failed: None,
+                written: Vec::new(),
+            }
         }
+    };
+    write_action_outputs(&outcome);
+    ExitCode::from(outcome.exit_code)
+}
+
+/// What a run ended with, for the exit code and the GitHub Action's outputs.
+struct RunOutcome {
+    exit_code: u8,
+    highest_failed: Option<Severity>,
+    written: Vec<(ReportFormat, PathBuf)>,
+}
+
+/// Appends the exit code, highest severity and report paths to `GITHUB_OUTPUT` when it is
+/// set, on success and on error, so that the action's outputs are always filled.
+fn write_action_outputs(outcome: &RunOutcome) {
+    let Some(path) = github::output_file_from_env() else {
+        return;
+    };
+    let outputs = ActionOutputs {
+        exit_code: outcome.exit_code,
+        highest_severity: outcome.highest_failed,
+        reports: outcome
+            .written
+            .iter()
+            .map(|(format, path)| (format.name().to_string(), path.clone()))
+            .collect(),
+    };
+    if let Err(e) = github::write_action_outputs(&path, &outputs) {
+        eprintln!(
+            "warning: failed to write the action outputs to {}: {e}",
+            path.display()
+        );
     }
 }
 
@@ -49,7 +89,7 @@ fn init_logging() {
         .init();
 }
 
-async fn run(cli: Cli) -> Result<u8, ScanError> {
+async fn run(cli: Cli) -> Result<RunOutcome, ScanError> {
     let reference = cli
         .image
         .clone()
@@ -68,16 +108,86 @@ async fn run(cli: Cli) -> Result<u8, ScanError> {
         message: format!("cannot create the reports directory: {e}"),
     })?;
 
+    let dockerfile = read_dockerfile(&cli)?;
+
     let report = scan::scan(&reference, &settings, progress_printer()).await?;
     let verdict = Verdict::of(&report, &codes);
 
-    let json = report::json::render(&report);
-    let name = format!("{}.json", report::file_stem(&report.reference));
-    let path = report::json::write_atomically(&cli.reports_dir, &name, json.as_bytes())?;
+    let written = report::write_reports(
+        &cli.reports_dir,
+        &report,
+        &verdict,
+        &cli.formats.0,
+        dockerfile.as_ref(),
+    )?;
 
+    let json = report::json::render(&report);
     print_outputs(&cli, &report, &verdict, &json);
-    eprintln!("Report written to {}", path.display());
-    Ok(verdict.exit_code)
+    for (_, path) in &written {
+        eprintln!("Report written to {}", path.display());
+    }
+    if cli.formats.contains(ReportFormat::Markdown) {
+        append_step_summary(&report, &verdict);
+    }
+    if cli.github_comment {
+        post_pull_request_comment(&report, &verdict).await;
+    }
+    Ok(RunOutcome {
+        exit_code: verdict.exit_code,
+        highest_failed: verdict.highest_failed,
+        written,
+    })
+}
+
+/// Largest body GitHub accepts for an issue or pull-request comment, in characters.
+const COMMENT_MAX_CHARS: usize = 65_536;
+
+/// Posts or updates the pull-request comment. Every failure is a warning: the scan's exit
+/// code stands whether or not the comment could be written.
+async fn post_pull_request_comment(report: &scan::ScanReport, verdict: &Verdict) {
+    // Leave room for the hidden marker that identifies the comment.
+    let markdown = report::markdown::render_for_comment(report, verdict, COMMENT_MAX_CHARS - 1_024);
+    let env = GithubEnv::from_env();
+    match github::post_or_update_comment(&markdown, &report.reference, &env).await {
+        Ok(outcome) => {
+            if let Some(warning) = outcome.warning() {
+                eprintln!("warning: pull-request comment not posted: {warning}");
+            }
+        }
+        Err(e) => eprintln!("warning: pull-request comment failed: {e}"),
+    }
+}
+
+/// Reads the Dockerfile given by `--dockerfile` before the scan, so a wrong path fails fast.
+fn read_dockerfile(cli: &Cli) -> Result<Option<DockerfileSource>, ScanError> {
+    let Some(path) = cli
+        .dockerfile
+        .as_ref()
+        .filter(|p| !p.as_os_str().is_empty())
+    else {
+        return Ok(None);
+    };
+    DockerfileSource::read(path)
+        .map(Some)
+        .map_err(|e| ScanError::InvalidSetting {
+            name: "COMPLIANCE_DOCKERFILE".to_string(),
+            message: format!("cannot read the Dockerfile {}: {e}", path.display()),
+        })
+}
+
+/// Appends the Markdown report to the file that `GITHUB_STEP_SUMMARY` names, when it is set.
+/// A failure is a warning: the summary is a convenience, not part of the verdict.
+fn append_step_summary(report: &scan::ScanReport, verdict: &Verdict) {
+    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|v| !v.is_empty()) else {
+        return;
+    };
+    let path = std::path::PathBuf::from(path);
+    if let Err(e) = report::markdown::append_step_summary(&path, report, verdict) {
+        tracing::warn!(
+            "failed to append the report to the step summary {}: {e}",
+            path.display()
+        );
+    }
 }
 
 fn settings(cli: &Cli) -> Result<ScanSettings, ScanError> {

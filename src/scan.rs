@@ -42,6 +42,9 @@ pub struct ScanReport {
     pub reference: String,
     /// Registry host or local path.
     pub location: String,
+    /// The image without tag or digest: `HOST/PATH` for a registry image, the path of a local
+    /// layout or archive. Reports use it to name the image across versions.
+    pub repository: String,
     pub manifest_digest: Option<String>,
     /// `os/architecture` from the image config.
     pub platform: String,
@@ -84,6 +87,7 @@ pub async fn scan(
     Ok(ScanReport {
         reference: reference.to_string(),
         location,
+        repository: repository(&image_ref),
         manifest_digest: resolved.manifest_digest.clone(),
         platform: format!("{}/{}", resolved.config.os, resolved.config.architecture),
         layer_digests: resolved
@@ -108,6 +112,15 @@ fn check_layers_match_config(resolved: &ResolvedImage) -> Result<(), ScanError> 
         ));
     }
     Ok(())
+}
+
+fn repository(image_ref: &ImageRef) -> String {
+    match image_ref {
+        ImageRef::Registry(registry) => format!("{}/{}", registry.registry, registry.repository),
+        ImageRef::OciLayout { path, .. }
+        | ImageRef::OciArchive { path, .. }
+        | ImageRef::DockerArchive { path, .. } => path.display().to_string(),
+    }
 }
 
 fn layer_history(resolved: &ResolvedImage) -> Vec<Option<String>> {

@@ -1,10 +1,127 @@
 //! Report writers. Every format is built from the same [`ScanReport`].
 
+pub mod dockerfile;
 pub mod json;
+pub mod junit;
+pub mod markdown;
+pub mod sarif;
 pub mod table;
 
 use crate::checks::Severity;
+use crate::error::ScanError;
 use crate::scan::ScanReport;
+use sarif::DockerfileSource;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+/// A report file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ReportFormat {
+    Json,
+    Sarif,
+    /// JUnit XML.
+    Junit,
+    Markdown,
+}
+
+impl ReportFormat {
+    pub const ALL: [ReportFormat; 4] = [
+        ReportFormat::Json,
+        ReportFormat::Sarif,
+        ReportFormat::Junit,
+        ReportFormat::Markdown,
+    ];
+
+    /// Returns the name that `--format` accepts, e.g. `junit`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReportFormat::Json => "json",
+            ReportFormat::Sarif => "sarif",
+            ReportFormat::Junit => "junit",
+            ReportFormat::Markdown => "markdown",
+        }
+    }
+
+    /// Returns the file extension. JUnit is `.xml` because GitLab reads JUnit reports only
+    /// from files with that extension.
+    pub fn extension(self) -> &'static str {
+        match self {
+            ReportFormat::Json => "json",
+            ReportFormat::Sarif => "sarif",
+            ReportFormat::Junit => "xml",
+            ReportFormat::Markdown => "md",
+        }
+    }
+}
+
+impl FromStr for ReportFormat {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let name = text.trim().to_ascii_lowercase();
+        ReportFormat::ALL
+            .into_iter()
+            .find(|format| format.name() == name)
+            .ok_or_else(|| {
+                format!("unknown report format {text:?}; expected json, sarif, junit or markdown")
+            })
+    }
+}
+
+/// A comma-separated list of report formats, as `--format` takes it. Blank items are
+/// skipped, and a blank list means every format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportFormats(pub Vec<ReportFormat>);
+
+impl ReportFormats {
+    /// Tells whether the list has `format`.
+    pub fn contains(&self, format: ReportFormat) -> bool {
+        self.0.contains(&format)
+    }
+}
+
+impl FromStr for ReportFormats {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let formats = text
+            .split(',')
+            .filter(|item| !item.trim().is_empty())
+            .map(ReportFormat::from_str)
+            .collect::<Result<Vec<_>, _>>()?;
+        if formats.is_empty() {
+            return Ok(ReportFormats(ReportFormat::ALL.to_vec()));
+        }
+        Ok(ReportFormats(formats))
+    }
+}
+
+/// Writes `report` in each of `formats` to `dir`, each file atomically, and returns the
+/// paths in format order. Every file is named `<file_stem(reference)>.<extension>`.
+pub fn write_reports(
+    dir: &Path,
+    report: &ScanReport,
+    verdict: &Verdict,
+    formats: &[ReportFormat],
+    dockerfile: Option<&DockerfileSource>,
+) -> Result<Vec<(ReportFormat, PathBuf)>, ScanError> {
+    let stem = file_stem(&report.reference);
+    let formats: BTreeSet<ReportFormat> = formats.iter().copied().collect();
+    let mut written = Vec::new();
+    for format in formats {
+        let contents = match format {
+            ReportFormat::Json => json::render(report),
+            ReportFormat::Sarif => sarif::render(std::slice::from_ref(report), dockerfile),
+            ReportFormat::Junit => junit::render(std::slice::from_ref(report)),
+            ReportFormat::Markdown => markdown::render(report, verdict),
+        };
+        let name = format!("{stem}.{}", format.extension());
+        let path = json::write_atomically(dir, &name, contents.as_bytes())?;
+        written.push((format, path));
+    }
+    Ok(written)
+}
 
 /// Exit codes by highest failed severity, as configured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,9 +196,28 @@ pub fn file_stem(reference: &str) -> String {
         .collect()
 }
 
+/// Returns at most `max_chars` characters of `text`, with `…` added when it was longer.
+pub(crate) fn shorten(text: &str, max_chars: usize) -> String {
+    let mut short: String = text.chars().take(max_chars).collect();
+    if text.chars().count() > max_chars {
+        short.push('…');
+    }
+    short
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn format_list_parses() {
+        let parsed: ReportFormats = " SARIF, junit,,".parse().expect("valid list");
+        assert_eq!(parsed.0, [ReportFormat::Sarif, ReportFormat::Junit]);
+        let blank: ReportFormats = " ".parse().expect("valid list");
+        assert_eq!(blank.0, ReportFormat::ALL);
+        let invalid = "json,html".parse::<ReportFormats>();
+        assert!(invalid.is_err_and(|e| e.contains("\"html\"")));
+    }
 
     #[test]
     fn file_stem_replaces_separators() {
