@@ -116,6 +116,17 @@ pub struct Cli {
     )]
     pub timeout: u64,
 
+    /// Retries of a registry request that failed with HTTP 408, 429 or 5xx, a connection error
+    /// or a time-out, with exponential backoff or the registry's Retry-After; 0 turns them off.
+    #[arg(
+        long,
+        env = "COMPLIANCE_RETRIES",
+        value_name = "N",
+        default_value_t = 4,
+        value_parser = clap::value_parser!(u32).range(0..=10)
+    )]
+    pub retries: u32,
+
     /// Layers read at once (default: the number of CPU cores).
     #[arg(
         long,

@@ -207,6 +207,7 @@ fn settings(cli: &Cli) -> Result<ScanSettings, ScanError> {
                 .collect(),
             auth_config: cli.auth_config.clone().filter(|c| !c.trim().is_empty()),
             timeout: Duration::from_secs(cli.timeout),
+            retries: cli.retries,
         },
         walk: WalkLimits::default(),
         concurrency: cli.concurrency.map_or(cores, |n| n as usize),

@@ -695,6 +695,7 @@ fn library_scan(reference: &str) -> ScanReport {
             insecure_registries: Vec::new(),
             auth_config: None,
             timeout: Duration::from_secs(60),
+            retries: 4,
         },
         walk: WalkLimits::default(),
         concurrency: 2,

@@ -2,6 +2,7 @@
 //! Each resolves a reference to one image manifest and config and opens layer blobs as
 //! streams; digest checks of layers happen in the layer walk.
 
+mod fetch;
 mod local;
 mod registry;
 
@@ -31,6 +32,9 @@ pub struct SourceOptions {
     pub auth_config: Option<String>,
     /// Timeout for connecting and for each read from the registry.
     pub timeout: Duration,
+    /// Retries of a registry request that failed with HTTP 408, 429 or 5xx, a connection error
+    /// or a time-out.
+    pub retries: u32,
 }
 
 /// One image resolved to its manifest and config.

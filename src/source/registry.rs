@@ -1,26 +1,23 @@
-//! Reading images from a registry through oci-client, with the docker config's credentials.
+//! Reading images from a registry with the docker config's credentials. oci-client
+//! authenticates, and [`super::fetch`] sends the manifest and blob requests.
 
+use super::fetch::{self, Credentials, Fetcher, FetcherSettings, RetryPolicy, chain, truncate};
 use super::{BlobReader, ResolvedImage, SourceOptions};
 use crate::auth::{self, AuthError, BearerChallenge, Credential, Secret};
 use crate::error::{ScanError, Stage};
 use crate::image::{
-    self, ACCEPTED_MANIFEST_TYPES, Descriptor, Manifest, ManifestDocument, Platform,
-    parse_manifest_document,
+    self, Descriptor, Manifest, ManifestDocument, Platform, parse_manifest_document,
 };
 use crate::reference::RegistryRef;
-use futures_util::TryStreamExt;
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
 use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, Reference, RegistryOperation};
-use tokio::io::AsyncReadExt;
-use tokio_util::io::StreamReader;
+use oci_client::{Client, Reference};
 
 /// A registry connection for one repository.
 pub struct RegistrySource {
-    client: Client,
+    fetcher: Fetcher,
     reference: Reference,
-    auth: RegistryAuth,
     parsed: RegistryRef,
 }
 
@@ -42,7 +39,7 @@ impl RegistrySource {
 
         let protocol = match endpoint.scheme {
             Scheme::Https => ClientProtocol::Https,
-            Scheme::Http => ClientProtocol::HttpsExcept(vec![api_host]),
+            Scheme::Http => ClientProtocol::HttpsExcept(vec![api_host.clone()]),
         };
         let config = ClientConfig {
             protocol,
@@ -57,14 +54,22 @@ impl RegistrySource {
 
         let auth = registry_auth(parsed, options, &http, &endpoint).await?;
         let host = parsed.registry.clone();
-        client
-            .auth(&reference, &auth, RegistryOperation::Pull)
+        let credentials = Credentials::authenticate(client, reference.clone(), auth)
             .await
             .map_err(|e| ScanError::pull(Stage::Auth, describe(&e, &host)))?;
+        let fetcher = Fetcher::new(FetcherSettings {
+            http,
+            scheme: endpoint.scheme.as_str(),
+            api_host,
+            host,
+            repository: reference.repository().to_string(),
+            timeout: options.timeout,
+            policy: RetryPolicy::with_retries(options.retries),
+            credentials,
+        });
         Ok(RegistrySource {
-            client,
+            fetcher,
             reference,
-            auth,
             parsed: parsed.clone(),
         })
     }
@@ -76,7 +81,11 @@ impl RegistrySource {
 
     /// Reads the manifest, choosing the platform from an index, then the config.
     pub async fn resolve(&self, platform: &Platform) -> Result<ResolvedImage, ScanError> {
-        let (bytes, digest) = self.pull_manifest(&self.reference).await?;
+        let reference = match self.reference.digest() {
+            Some(digest) => digest,
+            None => self.reference.tag().unwrap_or("latest"),
+        };
+        let (bytes, digest) = self.fetcher.fetch_manifest(reference).await?;
         let document = parse_manifest_document(&bytes, None)
             .map_err(|e| ScanError::metadata(Stage::Manifest, e))?;
         let (manifest, manifest_digest) = match document {
@@ -100,24 +109,12 @@ impl RegistrySource {
         })
     }
 
-    async fn pull_manifest(
-        &self,
-        reference: &Reference,
-    ) -> Result<(bytes::Bytes, String), ScanError> {
-        let host = self.host().to_string();
-        self.client
-            .pull_manifest_raw(reference, &self.auth, ACCEPTED_MANIFEST_TYPES)
-            .await
-            .map_err(|e| ScanError::pull(Stage::Manifest, describe(&e, &host)))
-    }
-
     async fn pull_platform_manifest(
         &self,
         chosen: &Descriptor,
         platform: &Platform,
     ) -> Result<(Manifest, String), ScanError> {
-        let by_digest = self.reference.clone_with_digest(chosen.digest.clone());
-        let (bytes, digest) = self.pull_manifest(&by_digest).await?;
+        let (bytes, digest) = self.fetcher.fetch_manifest(&chosen.digest).await?;
         match parse_manifest_document(&bytes, Some(&chosen.media_type)) {
             Ok(ManifestDocument::Image(manifest)) => Ok((manifest, digest)),
             Ok(ManifestDocument::Index(_)) => Err(ScanError::metadata(
@@ -133,7 +130,6 @@ impl RegistrySource {
     }
 
     async fn read_config(&self, descriptor: &Descriptor) -> Result<Vec<u8>, ScanError> {
-        let host = self.host().to_string();
         if descriptor.size < 0 || descriptor.size as u64 > image::MAX_CONFIG_BYTES {
             return Err(ScanError::metadata(
                 Stage::Config,
@@ -144,37 +140,16 @@ impl RegistrySource {
                 ),
             ));
         }
-        let mut reader = self.open_blob(descriptor, Stage::Config).await?;
-        let mut bytes = Vec::new();
-        (&mut reader)
-            .take(image::MAX_CONFIG_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .await
-            .map_err(|e| ScanError::pull(Stage::Config, format!("reading from {host}: {e}")))?;
-        image::verify_digest(&bytes, &descriptor.digest)
-            .map_err(|e| ScanError::pull(Stage::Config, e))?;
-        Ok(bytes)
+        self.fetcher.fetch_config(descriptor).await
     }
 
-    /// Opens a blob as a stream. oci-client checks the digest when the stream ends, and the
-    /// layer walk checks it again.
+    /// Opens a layer blob as a stream. The layer walk checks its digest.
     pub async fn open_blob(
         &self,
         descriptor: &Descriptor,
         stage: Stage,
     ) -> Result<BlobReader, ScanError> {
-        let host = self.host().to_string();
-        let stream = self
-            .client
-            .pull_blob_stream(&self.reference, descriptor.digest.as_str())
-            .await
-            .map_err(|e| ScanError::pull(stage.clone(), describe(&e, &host)))?;
-        // The message gains the host, so that a digest mismatch or a broken connection points
-        // at the registry that served the bytes.
-        let bytes = stream
-            .stream
-            .map_err(move |e| std::io::Error::new(e.kind(), format!("reading from {host}: {e}")));
-        Ok(Box::new(StreamReader::new(bytes)))
+        self.fetcher.open_blob(descriptor, stage).await
     }
 }
 
@@ -444,6 +419,11 @@ fn http_client(
     options: &SourceOptions,
 ) -> Result<reqwest::Client, ScanError> {
     let mut builder = reqwest::Client::builder()
+        .user_agent(concat!(
+            "image-compliance-scanner/",
+            env!("CARGO_PKG_VERSION")
+        ))
+        .redirect(fetch::redirect_policy())
         .connect_timeout(options.timeout)
         .read_timeout(options.timeout);
     for certificate in extra_roots {
@@ -509,23 +489,4 @@ fn hint_for(codes: &[String]) -> &'static str {
     } else {
         "see the registry's log"
     }
-}
-
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
-fn truncate(text: &str, max_chars: usize) -> String {
-    let mut out: String = text.chars().take(max_chars).collect();
-    if text.chars().count() > max_chars {
-        out.push('…');
-    }
-    out
 }

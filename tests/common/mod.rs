@@ -10,6 +10,7 @@
 
 pub mod archive;
 pub mod certs;
+pub mod fault_proxy;
 pub mod http;
 pub mod image;
 pub mod process;
