@@ -173,7 +173,10 @@ fn split_registry(name: &str) -> Result<(String, String), String> {
     };
     let is_host = first.contains('.') || first.contains(':') || first == "localhost";
     let (registry, repository) = match rest {
-        Some(rest) if is_host => (first.to_string(), rest.to_string()),
+        Some(rest) if is_host => {
+            validate_registry(first)?;
+            (first.to_string(), rest.to_string())
+        }
         _ => (DOCKER_HUB.to_string(), name.to_string()),
     };
     let registry = match registry.as_str() {
@@ -186,6 +189,71 @@ fn split_registry(name: &str) -> Result<(String, String), String> {
         repository
     };
     Ok((registry, repository))
+}
+
+/// Validates a registry as the docker CLI's reference grammar does: a domain name or an IPv6
+/// address in brackets, then an optional `:PORT`. The registry becomes the authority of
+/// request URLs, so a character such as `#`, `?` or `*` would change where requests go.
+///
+/// Two rules are stricter than docker's: the port must fit in 16 bits, and a domain whose last
+/// label is a number must be a dotted-decimal IPv4 address. URL parsers read such a name as an
+/// IPv4 address in their own way (`127.1` is 127.0.0.1), so the host that
+/// [`RegistryRef::is_loopback`] checks could differ from the host that requests are sent to.
+fn validate_registry(registry: &str) -> Result<(), String> {
+    let fail = |problem: &str| Err(format!("registry {registry:?} is invalid: {problem}"));
+    let (host, port) = if let Some(rest) = registry.strip_prefix('[') {
+        let Some((address, after)) = rest.split_once(']') else {
+            return fail("the IPv6 address has no closing ']'");
+        };
+        let valid_chars = address.bytes().all(|b| b.is_ascii_hexdigit() || b == b':');
+        if !valid_chars || address.parse::<std::net::Ipv6Addr>().is_err() {
+            return fail("the text in brackets is not an IPv6 address");
+        }
+        match after {
+            "" => (address, None),
+            _ => match after.strip_prefix(':') {
+                Some(port) => (address, Some(port)),
+                None => return fail("only ':PORT' may follow the IPv6 address"),
+            },
+        }
+    } else {
+        match registry.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (registry, None),
+        }
+    };
+    if let Some(port) = port {
+        let digits = !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit());
+        if !digits || port.parse::<u16>().is_err() {
+            return fail("the port must be a number from 0 to 65535");
+        }
+    }
+    if registry.starts_with('[') {
+        return Ok(());
+    }
+    let valid_label = |label: &str| {
+        let bytes = label.as_bytes();
+        !label.is_empty()
+            && bytes
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+            && bytes.first().is_some_and(u8::is_ascii_alphanumeric)
+            && bytes.last().is_some_and(u8::is_ascii_alphanumeric)
+    };
+    if !host.split('.').all(valid_label) {
+        return fail(
+            "the host must be labels of letters, digits and '-' separated by '.', or an IPv6 \
+             address in brackets",
+        );
+    }
+    let last_label = host.rsplit('.').next().unwrap_or_default();
+    let numeric = last_label.bytes().all(|b| b.is_ascii_digit())
+        || last_label.starts_with("0x")
+        || last_label.starts_with("0X");
+    if numeric && host.parse::<std::net::Ipv4Addr>().is_err() {
+        return fail("a host ending in a number must be an IPv4 address such as 127.0.0.1");
+    }
+    Ok(())
 }
 
 fn validate_repository(repository: &str) -> Result<(), String> {
@@ -323,12 +391,37 @@ mod tests {
             "a//b",
             " app",
             "app@md5:00",
+            "*27.0.0.1:5000/app",
+            "localhost:5000#/app",
+            "registry.example.com?x/app",
+            "localhost:/app",
+            "localhost:65536/app",
+            "127.1:5000/app",
+            "0x7f.0.0.1/app",
+            "[::1/app",
+            "[not-ipv6]:5000/app",
+            "[::1]x:5000/app",
+            "-registry.example.com/app",
         ] {
             assert!(
                 ImageRef::parse(text).is_err(),
                 "{text:?} should be rejected"
             );
         }
+    }
+
+    #[test]
+    fn registry_host_forms() {
+        assert_eq!(registry("[::1]/app").registry, "[::1]");
+        assert_eq!(registry("10.0.0.1:443/app").registry, "10.0.0.1:443");
+        assert_eq!(
+            registry("Registry.Example.com/app").registry,
+            "Registry.Example.com"
+        );
+        assert_eq!(
+            registry("my-registry.local:5000/app").registry,
+            "my-registry.local:5000"
+        );
     }
 
     #[test]
