@@ -136,6 +136,18 @@ pub struct Cli {
     )]
     pub concurrency: Option<u64>,
 
+    /// Largest size one layer may decompress to, in bytes or with a suffix (K, M, G, T: powers
+    /// of 1024). A larger layer fails the scan with exit code 20, which stops decompression
+    /// bombs.
+    #[arg(
+        long,
+        env = "COMPLIANCE_MAX_UNPACKED_LAYER_SIZE",
+        value_name = "SIZE",
+        default_value = "64G",
+        value_parser = clap::builder::ValueParser::new(parse_size)
+    )]
+    pub max_unpacked_layer_size: u64,
+
     /// Exit code when the highest failed severity is Informational.
     #[arg(
         long,
@@ -184,4 +196,51 @@ pub struct Cli {
 
 fn parse_formats(text: &str) -> Result<ReportFormats, String> {
     text.parse()
+}
+
+/// Parses a byte count such as `1048576`, `512M` or `64GiB`.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let digits_end = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, suffix) = text.split_at(digits_end);
+    let shift = match suffix.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 0,
+        "K" | "KB" | "KIB" => 10,
+        "M" | "MB" | "MIB" => 20,
+        "G" | "GB" | "GIB" => 30,
+        "T" | "TB" | "TIB" => 40,
+        _ => return Err(format!("unknown unit {suffix:?}; use K, M, G or T")),
+    };
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size such as 512M or 64G"))?;
+    let size = number
+        .checked_mul(1 << shift)
+        .ok_or_else(|| format!("{text:?} is too large"))?;
+    if size == 0 {
+        return Err("the size must be above 0".to_string());
+    }
+    Ok(size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_with_units() {
+        assert_eq!(parse_size("1048576"), Ok(1 << 20));
+        assert_eq!(parse_size("512M"), Ok(512 << 20));
+        assert_eq!(parse_size("64GiB"), Ok(64 << 30));
+        assert_eq!(parse_size("2 t"), Ok(2 << 40));
+    }
+
+    #[test]
+    fn bad_sizes_rejected() {
+        for text in ["", "0", "G", "12X", "-1", "99999999999T"] {
+            assert!(parse_size(text).is_err(), "{text:?} accepted");
+        }
+    }
 }

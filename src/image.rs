@@ -127,6 +127,46 @@ pub enum ManifestDocument {
     Index(Index),
 }
 
+/// Deepest nesting of arrays and objects accepted in a manifest, index or config. Real ones
+/// nest 4 levels deep; 128 is serde_json's own limit for the fields it parses.
+pub const MAX_JSON_DEPTH: usize = 128;
+
+/// Rejects JSON nested deeper than [`MAX_JSON_DEPTH`] anywhere, unknown fields included:
+/// serde skips those without a depth limit, while the Go decoder that runtimes use stops at
+/// 10,000 levels. A document that deep is hostile, so it fails the scan instead of passing
+/// here and failing in the runtime.
+fn check_nesting(bytes: &[u8], what: &str) -> Result<(), String> {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &byte in bytes {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_JSON_DEPTH {
+                    return Err(format!(
+                        "the {what} nests arrays or objects more than {MAX_JSON_DEPTH} levels \
+                         deep"
+                    ));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Parses a manifest or index from `bytes`. `content_type` is the media type the registry or
 /// descriptor gave, if any; the document's own `mediaType` field wins when present.
 pub fn parse_manifest_document(
@@ -151,6 +191,7 @@ pub fn parse_manifest_document(
         #[serde(default)]
         layers: Option<serde::de::IgnoredAny>,
     }
+    check_nesting(bytes, "manifest")?;
     let probe: Probe = serde_json::from_slice(bytes)
         .map_err(|e| format!("the manifest is not valid JSON: {e}"))?;
     if probe.schema_version == Some(1) {
@@ -184,25 +225,51 @@ pub fn parse_manifest_document(
     Ok(ManifestDocument::Image(manifest))
 }
 
+/// Maximum number of platforms that the error of [`select_platform`] names. A hostile index
+/// can list thousands.
+const MAX_PLATFORMS_LISTED: usize = 16;
+
 /// Chooses the index entry for `wanted`, or explains which platforms the index has.
+///
+/// An image manifest for the platform wins over other entries for it. When the platform has
+/// only entries of another media type (a nested index, say), the first of them is returned.
+/// Reading it then fails with an error about its type, not a claim that the platform is
+/// missing.
 pub fn select_platform<'a>(index: &'a Index, wanted: &Platform) -> Result<&'a Descriptor, String> {
-    let found = index.manifests.iter().find(|d| {
-        matches!(d.media_type.as_str(), OCI_MANIFEST | DOCKER_MANIFEST | "")
-            && d.platform.as_ref().is_some_and(|p| p.satisfies(wanted))
-    });
-    if let Some(found) = found {
-        return Ok(found);
-    }
-    let available: Vec<String> = index
+    let mut for_platform = index
         .manifests
         .iter()
-        .filter_map(|d| d.platform.as_ref().map(|p| p.to_string()))
-        .filter(|p| p != "unknown/unknown")
-        .collect();
-    let listed = if available.is_empty() {
-        "no platform entries".to_string()
-    } else {
-        available.join(", ")
+        .filter(|d| d.platform.as_ref().is_some_and(|p| p.satisfies(wanted)));
+    let first = for_platform.clone().next();
+    let manifest =
+        for_platform.find(|d| matches!(d.media_type.as_str(), OCI_MANIFEST | DOCKER_MANIFEST | ""));
+    if let Some(found) = manifest.or(first) {
+        return Ok(found);
+    }
+    let mut available: Vec<String> = Vec::new();
+    for platform in index.manifests.iter().filter_map(|d| d.platform.as_ref()) {
+        // The strings come from the image: escape control characters and bound the length.
+        let platform: String = platform
+            .to_string()
+            .chars()
+            .flat_map(char::escape_debug)
+            .take(80)
+            .collect();
+        if platform != "unknown/unknown" && !available.contains(&platform) {
+            available.push(platform);
+        }
+    }
+    let listed = match available.len() {
+        0 => "no platform entries".to_string(),
+        count if count > MAX_PLATFORMS_LISTED => format!(
+            "{} and {} more",
+            available
+                .get(..MAX_PLATFORMS_LISTED)
+                .unwrap_or_default()
+                .join(", "),
+            count - MAX_PLATFORMS_LISTED
+        ),
+        _ => available.join(", "),
     };
     Err(format!(
         "the image index has no {wanted} image; it has: {listed}. Choose one with --platform \
@@ -284,6 +351,7 @@ pub fn parse_config(bytes: &[u8]) -> Result<ImageConfig, String> {
             bytes.len()
         ));
     }
+    check_nesting(bytes, "config")?;
     let config: ImageConfig = serde_json::from_slice(bytes)
         .map_err(|e| format!("the config is not a valid image config: {e}"))?;
     if config.rootfs.kind != "layers" {
@@ -357,6 +425,40 @@ mod tests {
         let index = index(&[("linux", "arm64", Some("v8")), ("windows", "amd64", None)]);
         let error = select_platform(&index, &Platform::parse("linux/amd64").unwrap()).unwrap_err();
         assert!(error.contains("linux/arm64/v8, windows/amd64"), "{error}");
+    }
+
+    #[test]
+    fn image_manifest_preferred_over_nested_index() {
+        let mut index = index(&[("linux", "amd64", None), ("linux", "amd64", None)]);
+        index.manifests[0].media_type = OCI_INDEX.to_string();
+        let chosen = select_platform(&index, &Platform::parse("linux/amd64").unwrap()).unwrap();
+        assert_eq!(chosen.media_type, OCI_MANIFEST);
+        index.manifests.truncate(1);
+        let chosen = select_platform(&index, &Platform::parse("linux/amd64").unwrap()).unwrap();
+        assert_eq!(
+            chosen.media_type, OCI_INDEX,
+            "returned, to be reported as nested"
+        );
+    }
+
+    #[test]
+    fn deep_nesting_rejected_in_unknown_fields() {
+        let deep = format!("{}{}", "[".repeat(129), "]".repeat(129));
+        let manifest = format!(r#"{{"schemaVersion":2,"manifests":[],"x":{deep}}}"#);
+        let error = parse_manifest_document(manifest.as_bytes(), None).unwrap_err();
+        assert!(error.contains("128 levels"), "{error}");
+        let config = format!(r#"{{"rootfs":{{"type":"layers","diff_ids":[]}},"x":{deep}}}"#);
+        assert!(parse_config(config.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn brackets_in_strings_do_not_nest() {
+        let text = format!(
+            r#"{{"a":"{}\"{}","b":[]}}"#,
+            "[".repeat(200),
+            "{".repeat(200)
+        );
+        assert!(check_nesting(text.as_bytes(), "manifest").is_ok());
     }
 
     #[test]

@@ -209,7 +209,10 @@ fn settings(cli: &Cli) -> Result<ScanSettings, ScanError> {
             timeout: Duration::from_secs(cli.timeout),
             retries: cli.retries,
         },
-        walk: WalkLimits::default(),
+        walk: WalkLimits {
+            max_unpacked_size: cli.max_unpacked_layer_size,
+            ..WalkLimits::default()
+        },
         concurrency: cli.concurrency.map_or(cores, |n| n as usize),
     })
 }

@@ -943,6 +943,52 @@ async fn captured_file_inside_gzip_is_read() {
 // Limits.
 
 #[tokio::test]
+async fn unpacked_size_limit_stops_a_bomb() {
+    let limits = WalkLimits {
+        max_unpacked_size: 1 << 20,
+        ..WalkLimits::default()
+    };
+    let tar = TarFixture::new()
+        .file("zeros", &vec![0u8; 4 << 20])
+        .finish();
+    let error = walk_with(&gzip(&tar), &limits)
+        .await
+        .expect_err("over the limit");
+    assert!(
+        matches!(error, LayerError::UnpackedTooLarge { limit } if limit == 1 << 20),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn unpacked_size_limit_counts_bytes_after_the_tar() {
+    let mut tar = TarFixture::new().file("a", b"x").finish();
+    let limit = tar.len() as u64;
+    tar.extend_from_slice(&[0u8; 512]);
+    let limits = WalkLimits {
+        max_unpacked_size: limit,
+        ..WalkLimits::default()
+    };
+    let error = walk_with(&tar, &limits).await.expect_err("over the limit");
+    assert!(
+        matches!(error, LayerError::UnpackedTooLarge { .. }),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn unpacked_size_at_the_limit_is_read() {
+    let tar = TarFixture::new().file("a", b"x").finish();
+    let limits = WalkLimits {
+        max_unpacked_size: tar.len() as u64,
+        ..WalkLimits::default()
+    };
+    walk_with(&tar, &limits)
+        .await
+        .expect("exactly at the limit");
+}
+
+#[tokio::test]
 async fn entry_limit_is_enforced() {
     let limits = WalkLimits {
         max_entries: 1,

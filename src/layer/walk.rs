@@ -50,6 +50,10 @@ pub struct WalkLimits {
     /// Maximum memory of one layer index, in bytes: paths, link targets and an estimated 64
     /// bytes per entry for the rest of the record.
     pub max_index_bytes: u64,
+    /// Maximum size of one layer once decompressed, in bytes. Memory stays flat whatever the
+    /// size, but a small blob can inflate to terabytes (a decompression bomb), and this bounds
+    /// the time spent on it.
+    pub max_unpacked_size: u64,
 }
 
 impl Default for WalkLimits {
@@ -60,9 +64,14 @@ impl Default for WalkLimits {
             max_path_len: 4096,
             max_captured_total: 64 << 20,
             max_index_bytes: 512 << 20,
+            max_unpacked_size: DEFAULT_MAX_UNPACKED_SIZE,
         }
     }
 }
+
+/// Default of [`WalkLimits::max_unpacked_size`]: 64 GiB, above any layer that a registry
+/// would reasonably serve.
+pub const DEFAULT_MAX_UNPACKED_SIZE: u64 = 64 << 30;
 
 /// Source of [`LayerIndex::walk_id`]; 0 is left for indexes built by hand.
 static NEXT_WALK_ID: AtomicU64 = AtomicU64::new(1);
@@ -128,6 +137,14 @@ pub enum LayerError {
     /// The bytes after the first end-of-archive block are not what Go's `archive/tar` accepts.
     #[error("invalid tar archive end at byte {offset} of the uncompressed layer: {reason}")]
     TarEnd { offset: u64, reason: &'static str },
+
+    /// The decompressed layer is larger than [`WalkLimits::max_unpacked_size`].
+    #[error(
+        "the layer decompresses to more than {limit} bytes, the limit set by \
+         --max-unpacked-layer-size (COMPLIANCE_MAX_UNPACKED_LAYER_SIZE); the blob may be a \
+         decompression bomb, or raise the limit if the layer is genuine"
+    )]
+    UnpackedTooLarge { limit: u64 },
 
     /// One extension body (PAX records, a GNU long name or a sparse map) exceeds
     /// [`MAX_EXTENSION_BYTES`].
@@ -239,6 +256,7 @@ impl LayerError {
                 | LayerError::CapturedFileTooLarge { .. }
                 | LayerError::CapturedTotalTooLarge { .. }
                 | LayerError::ExtensionTooLarge { .. }
+                | LayerError::UnpackedTooLarge { .. }
                 | LayerError::Read(_)
         )
     }
@@ -305,9 +323,13 @@ async fn read_uncompressed<R: AsyncRead + Unpin + Send>(
         .await
         .map_err(LayerError::Read)?;
     let decoder = decoder_for(compression, prefixed);
-    let mut uncompressed = HashingReader::new(TagErrors::new(decoder, StreamStage::Decompress));
+    let decoder = TagErrors::new(decoder, StreamStage::Decompress);
+    let mut uncompressed = HashingReader::new(SizeCap::new(decoder, limits.max_unpacked_size));
     let mut reader = TarReader::new(&mut uncompressed);
-    let errors = ErrorContext { compression };
+    let errors = ErrorContext {
+        compression,
+        limit: limits.max_unpacked_size,
+    };
 
     let walk_id = NEXT_WALK_ID.fetch_add(1, Ordering::Relaxed);
     let mut index = LayerIndex {
@@ -567,6 +589,8 @@ impl Capture<'_> {
 enum StreamStage {
     Blob,
     Decompress,
+    /// The decompressed stream passed [`WalkLimits::max_unpacked_size`].
+    SizeCap,
 }
 
 /// An I/O error tagged with its stream, so that errors surfacing through the tar reader can
@@ -613,6 +637,43 @@ impl<R: AsyncRead + Unpin> AsyncRead for TagErrors<R> {
     }
 }
 
+/// Fails the read that would take the stream past `limit` bytes.
+struct SizeCap<R> {
+    inner: R,
+    remaining: u64,
+}
+
+impl<R> SizeCap<R> {
+    fn new(inner: R, limit: u64) -> Self {
+        Self {
+            inner,
+            remaining: limit,
+        }
+    }
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for SizeCap<R> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
+        let read = (buf.filled().len() - before) as u64;
+        if read > this.remaining {
+            let error = StreamError {
+                stage: StreamStage::SizeCap,
+                source: io::Error::other("decompressed size limit reached"),
+            };
+            return Poll::Ready(Err(io::Error::new(io::ErrorKind::FileTooLarge, error)));
+        }
+        this.remaining -= read;
+        polled
+    }
+}
+
 fn stream_stage(error: &io::Error) -> Option<StreamStage> {
     error
         .get_ref()?
@@ -623,6 +684,8 @@ fn stream_stage(error: &io::Error) -> Option<StreamStage> {
 /// What [`ErrorContext::convert`] needs to turn a tar reader error into a [`LayerError`].
 struct ErrorContext {
     compression: Compression,
+    /// [`WalkLimits::max_unpacked_size`], for the error that reports it.
+    limit: u64,
 }
 
 impl ErrorContext {
@@ -636,6 +699,7 @@ impl ErrorContext {
                     compression: self.compression,
                     source: error,
                 },
+                Some(StreamStage::SizeCap) => LayerError::UnpackedTooLarge { limit: self.limit },
                 None => LayerError::Tar {
                     offset: position,
                     source: error,

@@ -345,11 +345,13 @@ impl LocalSource {
     ) -> Result<Vec<u8>, ScanError> {
         let name =
             blob_name(&descriptor.digest).map_err(|e| ScanError::metadata(stage.clone(), e))?;
-        let bytes = self
-            .store
-            .read_small(&name, max_bytes)
-            .await
-            .map_err(|e| ScanError::pull(stage.clone(), format!("cannot read {name}: {e}")))?;
+        let bytes = self.store.read_small(&name, max_bytes).await.map_err(|e| {
+            let message = format!("cannot read {name}: {e}");
+            match e {
+                SmallReadError::TooLarge { .. } => ScanError::metadata(stage.clone(), message),
+                SmallReadError::Io(_) => ScanError::pull(stage.clone(), message),
+            }
+        })?;
         image::verify_digest(&bytes, &descriptor.digest).map_err(|e| ScanError::pull(stage, e))?;
         Ok(bytes)
     }
@@ -511,18 +513,36 @@ impl Store {
         }
     }
 
-    async fn read_small(&self, name: &str, max_bytes: u64) -> Result<Vec<u8>, String> {
-        let reader = self.open(name).await.map_err(|e| e.to_string())?;
+    async fn read_small(&self, name: &str, max_bytes: u64) -> Result<Vec<u8>, SmallReadError> {
+        let reader = self.open(name).await.map_err(SmallReadError::io)?;
         let mut bytes = Vec::new();
         reader
             .take(max_bytes + 1)
             .read_to_end(&mut bytes)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(SmallReadError::io)?;
         if bytes.len() as u64 > max_bytes {
-            return Err(format!("larger than the limit of {max_bytes} bytes"));
+            return Err(SmallReadError::TooLarge { max_bytes });
         }
         Ok(bytes)
+    }
+}
+
+/// Why a document could not be read from a local source.
+#[derive(Debug, thiserror::Error)]
+enum SmallReadError {
+    /// The file could not be opened or read.
+    #[error("{0}")]
+    Io(String),
+    /// The file is over the cap for its kind of document, which makes the document invalid
+    /// rather than unreadable.
+    #[error("larger than the limit of {max_bytes} bytes")]
+    TooLarge { max_bytes: u64 },
+}
+
+impl SmallReadError {
+    fn io(error: impl std::fmt::Display) -> Self {
+        SmallReadError::Io(error.to_string())
     }
 }
 

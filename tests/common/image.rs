@@ -279,6 +279,8 @@ pub struct Layer {
     created_by: String,
     end_of_archive: bool,
     media_type: Option<String>,
+    /// A blob and diff_id made by the caller, used instead of `entries` and `compression`.
+    prebuilt: Option<(Vec<u8>, String)>,
 }
 
 impl Layer {
@@ -290,6 +292,24 @@ impl Layer {
             created_by: String::new(),
             end_of_archive: true,
             media_type: None,
+            prebuilt: None,
+        }
+    }
+
+    /// A layer whose blob the caller made: `blob` is stored as it is, and `diff_id` is the
+    /// digest of its uncompressed stream. The media type is gzip unless set otherwise.
+    pub fn prebuilt(blob: Vec<u8>, diff_id: &str) -> Self {
+        Self {
+            prebuilt: Some((blob, diff_id.to_owned())),
+            ..Self::new(Vec::new())
+        }
+    }
+
+    /// The `rootfs.diff_ids` entry of this layer.
+    fn diff_id(&self) -> String {
+        match &self.prebuilt {
+            Some((_, diff_id)) => diff_id.clone(),
+            None => sha256_digest(&self.tar_bytes()),
         }
     }
 
@@ -333,10 +353,15 @@ impl Layer {
     }
 
     fn build(&self) -> BuiltLayer {
-        let tar = self.tar_bytes();
-        let blob = self.compression.compress(&tar);
+        let (blob, diff_id) = match &self.prebuilt {
+            Some((blob, diff_id)) => (blob.clone(), diff_id.clone()),
+            None => {
+                let tar = self.tar_bytes();
+                (self.compression.compress(&tar), sha256_digest(&tar))
+            }
+        };
         BuiltLayer {
-            diff_id: sha256_digest(&tar),
+            diff_id,
             descriptor: Descriptor {
                 media_type: self
                     .media_type
@@ -365,7 +390,7 @@ pub struct Descriptor {
 }
 
 impl Descriptor {
-    fn to_json(&self) -> Value {
+    pub fn to_json(&self) -> Value {
         json!({ "mediaType": self.media_type, "digest": self.digest, "size": self.size })
     }
 }
@@ -532,11 +557,7 @@ impl ImageBuilder {
 
     /// Returns the configuration JSON that `write_layout` stores.
     pub fn config_json(&self) -> Value {
-        let diff_ids: Vec<String> = self
-            .layers
-            .iter()
-            .map(|layer| sha256_digest(&layer.tar_bytes()))
-            .collect();
+        let diff_ids: Vec<String> = self.layers.iter().map(Layer::diff_id).collect();
         self.config_json_with(&diff_ids)
     }
 
@@ -779,7 +800,7 @@ fn init_layout(dir: &Path) {
 }
 
 /// Stores `data` under `blobs/sha256/` and returns its digest.
-fn write_blob(dir: &Path, data: &[u8]) -> String {
+pub fn write_blob(dir: &Path, data: &[u8]) -> String {
     let digest = sha256_digest(data);
     let path = dir.join("blobs/sha256").join(&digest["sha256:".len()..]);
     fs::write(&path, data)
@@ -788,7 +809,7 @@ fn write_blob(dir: &Path, data: &[u8]) -> String {
 }
 
 /// Adds `descriptor` to the layout's `index.json` under the name `tag`.
-fn add_to_layout_index(dir: &Path, descriptor: &Descriptor, tag: &str) {
+pub fn add_to_layout_index(dir: &Path, descriptor: &Descriptor, tag: &str) {
     init_layout(dir);
     let index_file = dir.join("index.json");
     let mut index: Value =

@@ -23,7 +23,7 @@ pub use archive::{write_docker_archive, write_oci_archive};
 pub use http::{HttpOptions, HttpResponse, http_get, http_post_form};
 pub use image::{
     Compression, Descriptor, ImageBuilder, IndexBuilder, Layer, LayoutImage, LayoutIndex, Platform,
-    TarEntry, sha256_digest,
+    TarEntry, add_to_layout_index, sha256_digest, write_blob,
 };
 pub use registry::{PushedImage, Registry, RegistryAuth, RegistryOptions};
 pub use scanner::{
