@@ -426,3 +426,50 @@ fn foreign_and_nondistributable_layers_exit_21() {
         assert_exit(&scan_layout(dir, &layout, &[]), 21, "foreign");
     }
 }
+
+// Digests.
+
+/// Overwrites the blob `digest` of `layout` with `bytes`, keeping its name.
+fn replace_blob(layout: &Path, digest: &str, bytes: &[u8]) {
+    let hex = digest.strip_prefix("sha256:").expect("sha256 digest");
+    std::fs::write(layout.join("blobs/sha256").join(hex), bytes).expect("write blob");
+}
+
+#[test]
+fn config_digest_mismatch_names_both() {
+    let dir = TempDir::new().expect("temp dir");
+    let layout = dir.path().join("layout");
+    let image = image_with(Layer::new(vec![TarEntry::file("app/server", 0o755, "x")]));
+    let written = image.write_layout(&layout, "1.0");
+    let mut config = image.config_json();
+    config["config"]["User"] = json!("root");
+    let tampered = serde_json::to_vec(&config).unwrap();
+    replace_blob(&layout, &written.config.digest, &tampered);
+
+    let scan = scan_layout(dir, &layout, &[]);
+    assert_exit(&scan, 20, &written.config.digest);
+    assert!(
+        scan.run.stderr.contains(&common::sha256_digest(&tampered)),
+        "{}",
+        scan.run
+    );
+}
+
+#[test]
+fn layer_digest_mismatch_names_both() {
+    let dir = TempDir::new().expect("temp dir");
+    let layout = dir.path().join("layout");
+    let good = Layer::new(vec![TarEntry::file("app/server", 0o755, "x")]);
+    let written = image_with(good).write_layout(&layout, "1.0");
+    let other = Layer::new(vec![TarEntry::file("usr/bin/sudo", 0o4755, "x")]);
+    let blob = Codec::Gzip.compress(&other.tar_bytes());
+    replace_blob(&layout, &written.layers[1].digest, &blob);
+
+    let scan = scan_layout(dir, &layout, &[]);
+    assert_exit(&scan, 20, &written.layers[1].digest);
+    assert!(
+        scan.run.stderr.contains(&common::sha256_digest(&blob)),
+        "{}",
+        scan.run
+    );
+}
