@@ -6,9 +6,12 @@
 
 use sha2::{Digest as _, Sha256};
 use std::fmt;
+use std::io;
 use std::pin::Pin;
+use std::sync::mpsc::SyncSender;
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, ReadBuf};
+use tokio::task::JoinHandle;
 
 /// Prefix of a SHA-256 digest string.
 pub const SHA256_PREFIX: &str = "sha256:";
@@ -81,13 +84,37 @@ impl fmt::Debug for Sha256Digest {
     }
 }
 
-/// An [`AsyncRead`] wrapper that computes the SHA-256 and the length of everything read
-/// through it. The digest covers only bytes already read, so read to EOF before comparing.
-#[derive(Debug)]
+/// Bytes that [`HashingReader`] hashes on the reading thread before it starts a
+/// hashing thread, so that small layers and tests pay nothing for the thread.
+const INLINE_HASH_BYTES: u64 = 4 << 20;
+/// Bytes collected before they go to the hashing thread as one chunk.
+const HASH_CHUNK_BYTES: usize = 256 << 10;
+/// Chunks queued for the hashing thread. One stream keeps at most this many chunks in memory,
+/// plus the one being filled and the one being hashed.
+///
+/// NOTE: while the queue is full, the reader blocks its runtime worker thread. That is rare
+/// where SHA-256 runs on SHA-NI, which outpaces inflate, but a CPU without it waits here. The
+/// hashing thread never waits on the runtime, so this cannot deadlock.
+const HASH_QUEUE_CHUNKS: usize = 2;
+
+/// A reader that computes the SHA-256 and length of everything read through it. Once the
+/// stream passes [`INLINE_HASH_BYTES`], it hashes on a thread of the runtime's blocking pool,
+/// so SHA-256 runs on another core than the decompression that reads from it, at the cost of
+/// one copy of the bytes.
 pub struct HashingReader<R> {
     inner: R,
-    hasher: Sha256,
+    hasher: Hasher,
     bytes_read: u64,
+}
+
+/// Where the running hash of a [`HashingReader`] is computed.
+enum Hasher {
+    Inline(Sha256),
+    Thread {
+        pending: Vec<u8>,
+        chunks: SyncSender<Vec<u8>>,
+        hashed: JoinHandle<Sha256>,
+    },
 }
 
 impl<R> HashingReader<R> {
@@ -95,7 +122,7 @@ impl<R> HashingReader<R> {
     pub fn new(inner: R) -> Self {
         Self {
             inner,
-            hasher: Sha256::new(),
+            hasher: Hasher::Inline(Sha256::new()),
             bytes_read: 0,
         }
     }
@@ -105,14 +132,74 @@ impl<R> HashingReader<R> {
         self.bytes_read
     }
 
-    /// Returns the digest of the bytes read so far. Reading may continue afterwards.
-    pub fn digest(&self) -> Sha256Digest {
-        Sha256Digest(self.hasher.clone().finalize().into())
+    fn update(&mut self, bytes: &[u8]) {
+        self.bytes_read = self.bytes_read.saturating_add(bytes.len() as u64);
+        match &mut self.hasher {
+            Hasher::Inline(sha256) => {
+                sha256.update(bytes);
+                if self.bytes_read >= INLINE_HASH_BYTES {
+                    self.start_thread();
+                }
+            }
+            Hasher::Thread {
+                pending, chunks, ..
+            } => {
+                pending.extend_from_slice(bytes);
+                if pending.len() >= HASH_CHUNK_BYTES {
+                    let chunk = std::mem::replace(pending, Vec::with_capacity(HASH_CHUNK_BYTES));
+                    // A send fails only when the thread is gone (it panicked, or the runtime shut
+                    // down before it started), which `digest` reports.
+                    let _ = chunks.send(chunk);
+                }
+            }
+        }
     }
 
-    /// Returns the wrapped reader.
-    pub fn into_inner(self) -> R {
-        self.inner
+    /// Moves the running hash to a blocking thread. Outside a Tokio runtime, hashing stays
+    /// inline.
+    fn start_thread(&mut self) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let Hasher::Inline(sha256) = &mut self.hasher else {
+            return;
+        };
+        let mut sha256 = std::mem::take(sha256);
+        let (chunks, received) = std::sync::mpsc::sync_channel::<Vec<u8>>(HASH_QUEUE_CHUNKS);
+        let hashed = runtime.spawn_blocking(move || {
+            for chunk in received {
+                sha256.update(&chunk);
+            }
+            sha256
+        });
+        self.hasher = Hasher::Thread {
+            pending: Vec::with_capacity(HASH_CHUNK_BYTES),
+            chunks,
+            hashed,
+        };
+    }
+
+    /// Waits for the hashing thread and returns the digest of the bytes read so far, so read to
+    /// EOF first. A panic of the hashing thread resumes here.
+    pub async fn digest(&mut self) -> io::Result<Sha256Digest> {
+        let hasher = std::mem::replace(&mut self.hasher, Hasher::Inline(Sha256::new()));
+        let sha256 = match hasher {
+            Hasher::Inline(sha256) => sha256,
+            Hasher::Thread {
+                pending,
+                chunks,
+                hashed,
+            } => {
+                let _ = chunks.send(pending);
+                drop(chunks);
+                match hashed.await {
+                    Ok(sha256) => sha256,
+                    Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+                    Err(error) => return Err(io::Error::other(error)),
+                }
+            }
+        };
+        Ok(Sha256Digest(sha256.finalize().into()))
     }
 }
 
@@ -121,16 +208,14 @@ impl<R: AsyncRead + Unpin> AsyncRead for HashingReader<R> {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
+    ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let before = buf.filled().len();
-        let result = Pin::new(&mut this.inner).poll_read(cx, buf);
-        if let Poll::Ready(Ok(())) = result {
-            let added = buf.filled().get(before..).unwrap_or_default();
-            this.hasher.update(added);
-            this.bytes_read = this.bytes_read.saturating_add(added.len() as u64);
+        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = polled {
+            this.update(buf.filled().get(before..).unwrap_or_default());
         }
-        result
+        polled
     }
 }
 
@@ -184,8 +269,8 @@ mod tests {
         assert_eq!(read, Some(11));
         assert_eq!(reader.bytes_read(), 11);
         assert_eq!(
-            reader.digest().to_string(),
-            "sha256:b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"
+            reader.digest().await.ok().map(|d| d.to_string()).as_deref(),
+            Some("sha256:b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9")
         );
     }
 
@@ -195,6 +280,52 @@ mod tests {
         let mut out = Vec::new();
         let read = reader.read_to_end(&mut out).await.ok();
         assert_eq!(read, Some(0));
-        assert_eq!(reader.digest().to_string(), EMPTY_SHA256);
+        assert_eq!(
+            reader.digest().await.ok().map(|d| d.to_string()).as_deref(),
+            Some(EMPTY_SHA256)
+        );
+    }
+
+    /// Reads `data` through an [`HashingReader`] in reads of at most 100 000 bytes
+    /// and returns the digest and byte count it reports.
+    async fn hash_through_reader(data: &[u8]) -> (String, u64) {
+        let reader = tokio::io::BufReader::with_capacity(100_000, data);
+        let mut hashing = HashingReader::new(reader);
+        let copied = tokio::io::copy(&mut hashing, &mut tokio::io::sink()).await;
+        assert_eq!(copied.ok(), Some(data.len() as u64));
+        let digest = hashing.digest().await.expect("digest");
+        (digest.to_string(), hashing.bytes_read())
+    }
+
+    fn expected_digest(data: &[u8]) -> String {
+        format!("sha256:{}", hex::encode(Sha256::digest(data)))
+    }
+
+    #[tokio::test]
+    async fn hashing_reader_small_stream_inline() {
+        let data: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8).collect();
+        let (digest, bytes) = hash_through_reader(&data).await;
+        assert_eq!(digest, expected_digest(&data));
+        assert_eq!(bytes, 1000);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn hashing_reader_large_stream_offloaded() {
+        // Past INLINE_HASH_BYTES, so most bytes are hashed on the blocking thread, and not a
+        // multiple of HASH_CHUNK_BYTES, so the last chunk is a partial one.
+        let len = INLINE_HASH_BYTES as usize * 3 + 12_345;
+        let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        let (digest, bytes) = hash_through_reader(&data).await;
+        assert_eq!(digest, expected_digest(&data));
+        assert_eq!(bytes, len as u64);
+    }
+
+    #[tokio::test]
+    async fn hashing_reader_offloads_on_current_thread() {
+        let len = INLINE_HASH_BYTES as usize + HASH_CHUNK_BYTES * 5;
+        let data = vec![7u8; len];
+        let (digest, bytes) = hash_through_reader(&data).await;
+        assert_eq!(digest, expected_digest(&data));
+        assert_eq!(bytes, len as u64);
     }
 }

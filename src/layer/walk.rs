@@ -22,15 +22,12 @@ use super::{
     CAPTURED_FILE_NAMES, EntryKind, LayerEntry, LayerIndex, escape_name, normalize_path,
     split_parent,
 };
-use crate::digest::{DigestError, Sha256Digest};
-use sha2::{Digest as _, Sha256};
+use crate::digest::{DigestError, HashingReader, Sha256Digest};
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::SyncSender;
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, ReadBuf};
-use tokio::task::JoinHandle;
 
 /// Maximum size of one tar extension body: PAX records, a GNU long name or long link, or a PAX
 /// sparse map. Go's `archive/tar` rejects larger PAX and GNU long-name bodies
@@ -283,7 +280,7 @@ pub async fn walk_layer(
         .transpose()
         .map_err(LayerError::InvalidDiffId)?;
 
-    let mut compressed = OffloadedHashingReader::new(TagErrors::new(blob, StreamStage::Blob));
+    let mut compressed = HashingReader::new(TagErrors::new(blob, StreamStage::Blob));
     let walked = read_uncompressed(&mut compressed, digest, limits).await;
     if let Err(error) = &walked
         && error.skips_digest_check()
@@ -327,8 +324,7 @@ async fn read_uncompressed<R: AsyncRead + Unpin + Send>(
         .map_err(LayerError::Read)?;
     let decoder = decoder_for(compression, prefixed);
     let decoder = TagErrors::new(decoder, StreamStage::Decompress);
-    let mut uncompressed =
-        OffloadedHashingReader::new(SizeCap::new(decoder, limits.max_unpacked_size));
+    let mut uncompressed = HashingReader::new(SizeCap::new(decoder, limits.max_unpacked_size));
     let mut reader = TarReader::new(&mut uncompressed);
     let errors = ErrorContext {
         compression,
@@ -732,191 +728,5 @@ impl ErrorContext {
             },
             TarReadError::Ambiguous { offset, reason } => LayerError::Ambiguous { offset, reason },
         }
-    }
-}
-
-// Stream plumbing: SHA-256 on a blocking thread, beside decompression.
-
-/// Bytes that [`OffloadedHashingReader`] hashes on the reading thread before it starts a
-/// hashing thread, so that small layers and tests pay nothing for the thread.
-const INLINE_HASH_BYTES: u64 = 4 << 20;
-/// Bytes collected before they go to the hashing thread as one chunk.
-const HASH_CHUNK_BYTES: usize = 256 << 10;
-/// Chunks queued for the hashing thread. One stream keeps at most this many chunks in memory,
-/// plus the one being filled and the one being hashed.
-///
-/// NOTE: while the queue is full, the reader blocks its runtime worker thread. That is rare
-/// where SHA-256 runs on SHA-NI, which outpaces inflate, but a CPU without it waits here.
-const HASH_QUEUE_CHUNKS: usize = 2;
-
-/// Computes the SHA-256 and length of everything read through it, as
-/// [`crate::digest::HashingReader`] does, but once the stream passes [`INLINE_HASH_BYTES`] it
-/// hashes on a thread of the runtime's blocking pool. SHA-256 then runs on another core than
-/// the decompression that feeds the same walk, at the cost of one copy of the bytes.
-struct OffloadedHashingReader<R> {
-    inner: R,
-    hasher: OffloadedHasher,
-    bytes_read: u64,
-}
-
-enum OffloadedHasher {
-    Inline(Sha256),
-    Thread {
-        pending: Vec<u8>,
-        chunks: SyncSender<Vec<u8>>,
-        hashed: JoinHandle<Sha256>,
-    },
-}
-
-impl<R> OffloadedHashingReader<R> {
-    fn new(inner: R) -> Self {
-        Self {
-            inner,
-            hasher: OffloadedHasher::Inline(Sha256::new()),
-            bytes_read: 0,
-        }
-    }
-
-    fn bytes_read(&self) -> u64 {
-        self.bytes_read
-    }
-
-    fn update(&mut self, bytes: &[u8]) {
-        self.bytes_read = self.bytes_read.saturating_add(bytes.len() as u64);
-        match &mut self.hasher {
-            OffloadedHasher::Inline(sha256) => {
-                sha256.update(bytes);
-                if self.bytes_read >= INLINE_HASH_BYTES {
-                    self.start_thread();
-                }
-            }
-            OffloadedHasher::Thread {
-                pending, chunks, ..
-            } => {
-                pending.extend_from_slice(bytes);
-                if pending.len() >= HASH_CHUNK_BYTES {
-                    let chunk = std::mem::replace(pending, Vec::with_capacity(HASH_CHUNK_BYTES));
-                    // NOTE: a full queue blocks this runtime thread until the hashing thread
-                    // takes a chunk. That thread never waits on the runtime, so this cannot
-                    // deadlock, and it keeps memory bounded when hashing falls behind.
-                    // A send fails only when the thread is gone (it panicked, or the runtime shut
-                    // down before it started), which `digest` reports.
-                    let _ = chunks.send(chunk);
-                }
-            }
-        }
-    }
-
-    /// Moves the running hash to a blocking thread. Outside a Tokio runtime, hashing stays
-    /// inline.
-    fn start_thread(&mut self) {
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        let OffloadedHasher::Inline(sha256) = &mut self.hasher else {
-            return;
-        };
-        let mut sha256 = std::mem::take(sha256);
-        let (chunks, received) = std::sync::mpsc::sync_channel::<Vec<u8>>(HASH_QUEUE_CHUNKS);
-        let hashed = runtime.spawn_blocking(move || {
-            for chunk in received {
-                sha256.update(&chunk);
-            }
-            sha256
-        });
-        self.hasher = OffloadedHasher::Thread {
-            pending: Vec::with_capacity(HASH_CHUNK_BYTES),
-            chunks,
-            hashed,
-        };
-    }
-
-    /// Waits for the hashing thread and returns the digest of the bytes read so far, so read to
-    /// EOF first. A panic of the hashing thread resumes here.
-    async fn digest(&mut self) -> io::Result<Sha256Digest> {
-        let hasher = std::mem::replace(&mut self.hasher, OffloadedHasher::Inline(Sha256::new()));
-        let sha256 = match hasher {
-            OffloadedHasher::Inline(sha256) => sha256,
-            OffloadedHasher::Thread {
-                pending,
-                chunks,
-                hashed,
-            } => {
-                let _ = chunks.send(pending);
-                drop(chunks);
-                match hashed.await {
-                    Ok(sha256) => sha256,
-                    Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
-                    Err(error) => return Err(io::Error::other(error)),
-                }
-            }
-        };
-        // Sha256Digest keeps its bytes private, so the digest goes through its parser.
-        let text = format!("sha256:{}", hex::encode(sha256.finalize()));
-        Sha256Digest::parse(&text).map_err(io::Error::other)
-    }
-}
-
-impl<R: AsyncRead + Unpin> AsyncRead for OffloadedHashingReader<R> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
-        if let Poll::Ready(Ok(())) = polled {
-            this.update(buf.filled().get(before..).unwrap_or_default());
-        }
-        polled
-    }
-}
-
-#[cfg(test)]
-mod offloaded_hashing_tests {
-    use super::*;
-
-    /// Reads `data` through an [`OffloadedHashingReader`] in reads of at most 100 000 bytes
-    /// and returns the digest and byte count it reports.
-    async fn hash_through_reader(data: &[u8]) -> (String, u64) {
-        let reader = tokio::io::BufReader::with_capacity(100_000, data);
-        let mut hashing = OffloadedHashingReader::new(reader);
-        let copied = tokio::io::copy(&mut hashing, &mut tokio::io::sink()).await;
-        assert_eq!(copied.ok(), Some(data.len() as u64));
-        let digest = hashing.digest().await.expect("digest");
-        (digest.to_string(), hashing.bytes_read())
-    }
-
-    fn expected_digest(data: &[u8]) -> String {
-        format!("sha256:{}", hex::encode(Sha256::digest(data)))
-    }
-
-    #[tokio::test]
-    async fn offloaded_hash_of_small_stream() {
-        let data: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8).collect();
-        let (digest, bytes) = hash_through_reader(&data).await;
-        assert_eq!(digest, expected_digest(&data));
-        assert_eq!(bytes, 1000);
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn offloaded_hash_of_large_stream() {
-        // Past INLINE_HASH_BYTES, so most bytes are hashed on the blocking thread, and not a
-        // multiple of HASH_CHUNK_BYTES, so the last chunk is a partial one.
-        let len = INLINE_HASH_BYTES as usize * 3 + 12_345;
-        let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
-        let (digest, bytes) = hash_through_reader(&data).await;
-        assert_eq!(digest, expected_digest(&data));
-        assert_eq!(bytes, len as u64);
-    }
-
-    #[tokio::test]
-    async fn offloaded_hash_on_current_thread_runtime() {
-        let len = INLINE_HASH_BYTES as usize + HASH_CHUNK_BYTES * 5;
-        let data = vec![7u8; len];
-        let (digest, bytes) = hash_through_reader(&data).await;
-        assert_eq!(digest, expected_digest(&data));
-        assert_eq!(bytes, len as u64);
     }
 }
