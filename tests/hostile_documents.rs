@@ -43,9 +43,9 @@ impl Codec {
     }
 }
 
-/// A layer blob that inflates to one file of `chunks * CHUNK` zero bytes, and the diff_id of
-/// its tar stream. The blob is a gzip member or zstd frame per chunk, each the same bytes, so
-/// that building it takes no longer than compressing one chunk.
+/// Builds a layer blob that inflates to one file of `chunks * CHUNK` zero bytes, and returns
+/// it with the diff_id of its tar stream. The blob is a gzip member or zstd frame per chunk,
+/// each the same bytes, so building it takes no longer than compressing one chunk.
 fn bomb(codec: Codec, chunks: usize, with_diff_id: bool) -> (Vec<u8>, String) {
     let body_size = (chunks * CHUNK) as u64;
     let mut header = tar::Header::new_ustar();
@@ -76,7 +76,7 @@ fn bomb(codec: Codec, chunks: usize, with_diff_id: bool) -> (Vec<u8>, String) {
     (blob, format!("sha256:{}", hex::encode(hasher.finalize())))
 }
 
-/// A compliant image apart from `layer`, its second layer.
+/// Builds an image that is compliant apart from `layer`, its second layer.
 fn image_with(layer: Layer) -> ImageBuilder {
     let base = Layer::new(vec![
         TarEntry::file("etc/passwd", 0o644, "app:x:1000:1000::/app:/sbin/nologin\n"),
@@ -206,7 +206,8 @@ fn invalid_size_limit_is_a_usage_error() {
 // Documents. Each test writes a valid image, then points the layout's tag at a hand-made
 // document that reuses the image's config and layers.
 
-/// A valid image in a new layout, and the JSON of its manifest.
+/// Writes a valid image into a new layout and returns the temporary directory, the layout
+/// path and the manifest JSON.
 fn valid_layout() -> (TempDir, std::path::PathBuf, Value) {
     let dir = TempDir::new().expect("temp dir");
     let layout = dir.path().join("layout");

@@ -528,7 +528,7 @@ impl Store {
     }
 }
 
-/// Why a document could not be read from a local source.
+/// Error from reading a document of a local source.
 #[derive(Debug, thiserror::Error)]
 enum SmallReadError {
     /// The file could not be opened or read.

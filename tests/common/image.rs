@@ -296,7 +296,7 @@ impl Layer {
         }
     }
 
-    /// A layer whose blob the caller made: `blob` is stored as it is, and `diff_id` is the
+    /// Creates a layer whose blob the caller made: `blob` is stored as it is, and `diff_id` is the
     /// digest of its uncompressed stream. The media type is gzip unless set otherwise.
     pub fn prebuilt(blob: Vec<u8>, diff_id: &str) -> Self {
         Self {
@@ -305,7 +305,7 @@ impl Layer {
         }
     }
 
-    /// The `rootfs.diff_ids` entry of this layer.
+    /// Returns the `rootfs.diff_ids` entry of this layer.
     fn diff_id(&self) -> String {
         match &self.prebuilt {
             Some((_, diff_id)) => diff_id.clone(),
