@@ -5,7 +5,9 @@
 #
 # BUILDER_IMAGE must provide cargo and rustc (1.85 or later) on PATH, gcc, the static C
 # library (Debian's libc6-dev) and /etc/ssl/certs/ca-certificates.crt, as the official Rust
-# images on Debian do. tests/self-scan.sh builds with a local builder image instead.
+# images on Debian do. ISA-L, the gzip decoder, is built from source and needs make, autoconf,
+# automake, libtool and nasm; the first step installs those that are missing with apt.
+# tests/self-scan.sh builds with a local builder image that has them all.
 # NOTE: the default builder is named by tag, not digest; pin a digest in a release pipeline.
 ARG BUILDER_IMAGE=docker.io/library/rust:1.95-bookworm
 
@@ -15,6 +17,15 @@ FROM ${BUILDER_IMAGE} AS builder
 # glibc's resolver reads /etc/hosts and /etc/resolv.conf, which container runtimes mount.
 ARG RUST_TARGET=x86_64-unknown-linux-gnu
 ENV RUSTFLAGS="-C target-feature=+crt-static"
+
+RUN missing=; \
+    for tool in make autoconf automake libtoolize nasm; do \
+        command -v "$tool" >/dev/null || missing=yes; \
+    done; \
+    if [ -n "$missing" ]; then \
+        apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+            make autoconf automake libtool nasm && rm -rf /var/lib/apt/lists/*; \
+    fi
 
 WORKDIR /src
 # .dockerignore limits the context to the manifest, the lock file and the sources.

@@ -105,7 +105,7 @@ trap 'exit 143' TERM
 
 apt_packages=(
     isal buildah debootstrap docker-registry skopeo time curl jq valgrind linux-perf strace
-    python3 python3-venv ca-certificates procps util-linux
+    python3 python3-venv ca-certificates procps util-linux make autoconf automake libtool nasm
 )
 
 install_packages() {

@@ -7,7 +7,8 @@
 #
 # Steps:
 #   1. Builder image localhost/ics-rust-builder:bookworm: the Debian bookworm root filesystem
-#      that tests/realistic/build.sh caches, plus gcc, libc6-dev and ca-certificates from the
+#      that tests/realistic/build.sh caches, plus gcc, libc6-dev, ca-certificates and ISA-L's
+#      build tools (make, autoconf, automake, libtool, nasm) from the
 #      Debian mirror. The host's Rust toolchain is bind-mounted read-only at /usr/local/rust
 #      during the build instead of being copied into the image.
 #   2. cargo vendor on the host, then buildah build of the Dockerfile with BUILDER_IMAGE set
@@ -139,13 +140,13 @@ if [[ ! -f $rootfs_tar ]]; then
 fi
 [[ -f $rootfs_tar ]] || die "tests/realistic/build.sh did not create $rootfs_tar"
 
-# --- Builder image: the root filesystem plus a C toolchain and CA roots. ---
+# --- Builder image: the root filesystem plus a C toolchain, ISA-L's build tools and CA roots. ---
 
 start_stage "builder image $BUILDER_IMAGE"
 container=$(buildah from --quiet scratch)
 buildah add --quiet "$container" "$rootfs_tar" / >&2
 buildah run "$container" -- sh -c \
-    'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gcc libc6-dev ca-certificates && rm -rf /var/lib/apt/lists/*' \
+    'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gcc libc6-dev ca-certificates make autoconf automake libtool nasm && rm -rf /var/lib/apt/lists/*' \
     >&2
 # The layout of the official Rust images: CARGO_HOME=/usr/local/cargo. cargo and rustc come
 # from /usr/local/rust/bin, where the build mounts the host's toolchain.

@@ -4,7 +4,8 @@
 //! does: a registry or a hostile manifest can label a gzip layer as plain tar, and the runtime
 //! would still decompress it.
 
-use async_compression::tokio::bufread::{GzipDecoder, ZstdDecoder};
+use super::inflate::ThreadedGzipDecoder;
+use async_compression::tokio::bufread::ZstdDecoder;
 use std::io::Cursor;
 use tokio::io::{AsyncRead, AsyncReadExt, BufReader, Chain};
 
@@ -85,11 +86,7 @@ pub fn decoder_for<'a>(
 ) -> Box<dyn AsyncRead + Unpin + Send + 'a> {
     match compression {
         Compression::None => Box::new(reader),
-        Compression::Gzip => {
-            let mut decoder = GzipDecoder::new(BufReader::new(reader));
-            decoder.multiple_members(true);
-            Box::new(decoder)
-        }
+        Compression::Gzip => Box::new(ThreadedGzipDecoder::new(reader)),
         Compression::Zstd => {
             let mut decoder = ZstdDecoder::new(BufReader::new(reader));
             decoder.multiple_members(true);

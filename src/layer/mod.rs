@@ -11,6 +11,7 @@
 //! never escaped, so lexical path operations work on the escaped form unchanged.
 
 mod decompress;
+mod inflate;
 mod tar_reader;
 mod walk;
 

@@ -329,7 +329,6 @@ fn case(name: &'static str, expect: GoExpect, blob: Vec<u8>) -> Case {
 
 /// Returns every case of the corpus.
 pub fn cases() -> Vec<Case> {
-    use GoExpect::{Reads, Rejects};
     let mut cases = Vec::new();
     cases.extend(basic_cases());
     cases.extend(extension_cases());
@@ -339,20 +338,172 @@ pub fn cases() -> Vec<Case> {
     cases.extend(end_cases());
     cases.extend(ambiguous_cases());
 
-    let two_members = {
-        let tar = Tar::new().file("a", b"first").file("b", b"second").finish();
-        let (head, tail) = tar.split_at(BLOCK * 2);
-        let mut blob = gzip(head);
-        blob.extend(gzip(tail));
-        blob
+    cases.extend(gzip_cases());
+    cases
+}
+
+/// Fields of a hand-made gzip member header (RFC 1952, section 2.3).
+#[derive(Default, Clone)]
+struct GzipHeader {
+    extra: Option<Vec<u8>>,
+    name: Option<&'static [u8]>,
+    comment: Option<&'static [u8]>,
+    /// Writes the header CRC-16; `Some(true)` writes a wrong one.
+    header_crc: Option<bool>,
+    /// Flag bits 5 to 7, which RFC 1952 reserves.
+    reserved_flags: u8,
+}
+
+/// What to change in a gzip member's trailer.
+#[derive(Clone, Copy, PartialEq)]
+enum Trailer {
+    Correct,
+    WrongCrc,
+    WrongSize,
+}
+
+/// Writes one gzip member of `data` with `header`, deflated at `level`.
+fn gzip_member(data: &[u8], header: &GzipHeader, level: u32, trailer: Trailer) -> Vec<u8> {
+    let mut flags = header.reserved_flags;
+    let mut fields = Vec::new();
+    if let Some(extra) = &header.extra {
+        flags |= 0x04;
+        fields.extend_from_slice(&u16::try_from(extra.len()).expect("XLEN").to_le_bytes());
+        fields.extend_from_slice(extra);
+    }
+    if let Some(name) = header.name {
+        flags |= 0x08;
+        fields.extend_from_slice(name);
+        fields.push(0);
+    }
+    if let Some(comment) = header.comment {
+        flags |= 0x10;
+        fields.extend_from_slice(comment);
+        fields.push(0);
+    }
+    if header.header_crc.is_some() {
+        flags |= 0x02;
+    }
+
+    let mut member = vec![0x1f, 0x8b, 0x08, flags, 0, 0, 0, 0, 0, 0xff];
+    member.extend_from_slice(&fields);
+    if let Some(wrong) = header.header_crc {
+        let mut crc = flate2::Crc::new();
+        crc.update(&member);
+        let value = (crc.sum() & 0xffff) as u16 ^ u16::from(wrong);
+        member.extend_from_slice(&value.to_le_bytes());
+    }
+
+    let mut deflate =
+        flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::new(level));
+    deflate.write_all(data).expect("deflate write");
+    member.extend(deflate.finish().expect("deflate finish"));
+
+    let mut crc = flate2::Crc::new();
+    crc.update(data);
+    let crc = crc.sum() ^ u32::from(trailer == Trailer::WrongCrc);
+    let size = (data.len() as u32).wrapping_add(u32::from(trailer == Trailer::WrongSize));
+    member.extend_from_slice(&crc.to_le_bytes());
+    member.extend_from_slice(&size.to_le_bytes());
+    member
+}
+
+fn plain_member(data: &[u8]) -> Vec<u8> {
+    gzip_member(data, &GzipHeader::default(), 6, Trailer::Correct)
+}
+
+/// Gzip framing cases: members, header fields, trailers and what follows the last member. The
+/// scanner and the runtime must decode the same bytes, or reject the layer.
+fn gzip_cases() -> Vec<Case> {
+    use GoExpect::{Reads, Rejects};
+    let tar = Tar::new().file("a", b"first").file("b", b"second").finish();
+    let (head, tail) = tar.split_at(BLOCK * 2);
+    let mut cases = Vec::new();
+
+    let mut blob = gzip(head);
+    blob.extend(gzip(tail));
+    cases.push(case("gzip_two_members", Reads, blob));
+    let mut blob = plain_member(head);
+    blob.extend(plain_member(b""));
+    blob.extend(plain_member(tail));
+    cases.push(case("gzip_empty_member_between", Reads, blob));
+    // eStargz-like: one member per 512 bytes of tar, 400 members.
+    let many = Tar::new()
+        .file("big", &[7u8; 200 * BLOCK])
+        .file("after", b"x")
+        .finish();
+    let blob: Vec<u8> = many.chunks(BLOCK).flat_map(plain_member).collect();
+    cases.push(case("gzip_many_members", Reads, blob));
+    let stored = gzip_member(&tar, &GzipHeader::default(), 0, Trailer::Correct);
+    cases.push(case("gzip_stored_blocks", Reads, stored));
+    let fields = GzipHeader {
+        extra: Some(b"AB\x04\0data".to_vec()),
+        name: Some(b"layer.tar"),
+        comment: Some(b"a comment"),
+        header_crc: Some(false),
+        reserved_flags: 0,
     };
-    cases.push(case("gzip_two_members", Reads, two_members));
-    let mut garbage = gzip(&Tar::new().file("a", b"1").finish());
-    garbage.extend_from_slice(b"trailing garbage after the gzip member");
-    cases.push(case("gzip_trailing_garbage", Rejects, garbage));
-    let mut zeros = gzip(&Tar::new().file("a", b"1").finish());
-    zeros.extend_from_slice(&[0; BLOCK]);
-    cases.push(case("gzip_trailing_zeros", Rejects, zeros));
+    let blob = gzip_member(&tar, &fields, 6, Trailer::Correct);
+    cases.push(case("gzip_header_fields", Reads, blob));
+    let extra = GzipHeader {
+        extra: Some(vec![0x41; 1000]),
+        ..GzipHeader::default()
+    };
+    let blob = gzip_member(&tar, &extra, 6, Trailer::Correct);
+    cases.push(case("gzip_extra_field_1000_bytes", Reads, blob));
+    let extra = GzipHeader {
+        extra: Some(vec![0x41; 60_000]),
+        ..GzipHeader::default()
+    };
+    let blob = gzip_member(&tar, &extra, 6, Trailer::Correct);
+    cases.push(case("gzip_extra_field_60000_bytes", Reads, blob));
+    let wrong_header_crc = GzipHeader {
+        header_crc: Some(true),
+        ..GzipHeader::default()
+    };
+    let blob = gzip_member(&tar, &wrong_header_crc, 6, Trailer::Correct);
+    cases.push(case("gzip_wrong_header_crc", Rejects, blob));
+    let reserved = GzipHeader {
+        reserved_flags: 0x20,
+        ..GzipHeader::default()
+    };
+    let blob = gzip_member(&tar, &reserved, 6, Trailer::Correct);
+    cases.push(case("gzip_reserved_flag", Reads, blob));
+
+    let blob = gzip_member(&tar, &GzipHeader::default(), 6, Trailer::WrongCrc);
+    cases.push(case("gzip_wrong_crc", Rejects, blob));
+    let blob = gzip_member(&tar, &GzipHeader::default(), 6, Trailer::WrongSize);
+    cases.push(case("gzip_wrong_size", Rejects, blob));
+    let mut blob = plain_member(head);
+    blob.extend(gzip_member(
+        tail,
+        &GzipHeader::default(),
+        6,
+        Trailer::WrongCrc,
+    ));
+    cases.push(case("gzip_second_member_wrong_crc", Rejects, blob));
+    let mut blob = plain_member(&tar);
+    blob.truncate(blob.len() - 3);
+    cases.push(case("gzip_truncated_trailer", Rejects, blob));
+    let mut blob = plain_member(&tar);
+    blob.truncate(blob.len() / 2);
+    cases.push(case("gzip_truncated_deflate", Rejects, blob));
+
+    let mut blob = gzip(&Tar::new().file("a", b"1").finish());
+    blob.extend_from_slice(b"trailing garbage after the gzip member");
+    cases.push(case("gzip_trailing_garbage", Rejects, blob));
+    let mut blob = gzip(&Tar::new().file("a", b"1").finish());
+    blob.extend_from_slice(&[0; BLOCK]);
+    cases.push(case("gzip_trailing_zeros", Rejects, blob));
+    let mut blob = plain_member(&tar);
+    blob.extend_from_slice(&[0x1f, 0x8b]);
+    cases.push(case("gzip_trailing_partial_magic", Rejects, blob));
+    let mut blob = plain_member(&tar);
+    blob.extend_from_slice(&[0x1f, 0x8b, 0x08, 0, 0, 0, 0, 0, 0, 0xff]);
+    cases.push(case("gzip_trailing_header_only", Rejects, blob));
+    let mut blob = plain_member(&tar);
+    blob.extend(plain_member(&hidden_tar()));
+    cases.push(case("gzip_second_member_after_tar_end", Reads, blob));
     cases
 }
 
