@@ -20,7 +20,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 export RUSTC_BOOTSTRAP=1
 seconds=${FUZZ_SECONDS:-60}
-all_targets=(reference auth_config manifest image_config layer_walk)
+all_targets=(reference auth_config manifest image_config layer_walk gzip_stream)
 targets=("$@")
 if [[ ${#targets[@]} -eq 0 ]]; then
     targets=("${all_targets[@]}")
@@ -34,7 +34,7 @@ fi
 # Inputs larger than this are not generated. Layers need room for several tar headers.
 max_len_of() {
     case $1 in
-        layer_walk) echo 32768 ;;
+        layer_walk | gzip_stream) echo 32768 ;;
         *) echo 8192 ;;
     esac
 }

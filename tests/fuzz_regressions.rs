@@ -62,6 +62,7 @@ fn every_target_has_a_test() {
         "manifest",
         "image_config",
         "layer_walk",
+        "gzip_stream",
     ];
     for (name, _) in harness::TARGETS {
         assert!(
@@ -105,5 +106,13 @@ fn layer_walk_inputs() {
     assert!(
         replay("layer_walk") > 0,
         "the layer_walk seed corpus is empty"
+    );
+}
+
+#[test]
+fn gzip_stream_inputs() {
+    assert!(
+        replay("gzip_stream") > 0,
+        "the gzip_stream seed corpus is empty"
     );
 }

@@ -18,7 +18,7 @@ use image_compliance_scanner::image::{
     self, DOCKER_MANIFEST, Index, ManifestDocument, OCI_INDEX, Platform,
 };
 use image_compliance_scanner::layer::{
-    Compression, EntryKind, LayerIndex, WalkLimits, normalize_path, walk_layer,
+    Compression, EntryKind, LayerIndex, WalkLimits, decoder_for, normalize_path, walk_layer,
 };
 use image_compliance_scanner::reference::{ImageRef, RegistryRef, host_without_port};
 use serde_json::Value;
@@ -34,6 +34,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("manifest", manifest),
     ("image_config", image_config),
     ("layer_walk", layer_walk),
+    ("gzip_stream", gzip_stream),
 ];
 
 thread_local! {
@@ -607,5 +608,42 @@ fn check_lookup(fs: &FinalFs, path: &str) {
             fs.resolve(path).is_some(),
             "{path:?} has a file body but does not resolve"
         );
+    }
+}
+
+/// Decompressed bytes compared per input by [`gzip_stream`]. A higher cap would let a small
+/// input spend seconds inflating a bomb.
+const MAX_GZIP_OUTPUT: u64 = 8 << 20;
+
+/// Decodes the input as a gzip stream (after the magic number that the walk detects gzip by)
+/// with the scanner's decoder, ISA-L on its own thread, and with flate2's `MultiGzDecoder` on
+/// zlib-rs. When both decode the stream, their bytes must be equal: the scanner must see the
+/// same files as any other correct decoder.
+///
+/// The two may disagree on whether a stream is valid, because they check different parts of
+/// the gzip header (ISA-L also rejects headers that yield no output for too long).
+pub fn gzip_stream(data: &[u8]) {
+    use std::io::Read as _;
+    use tokio::io::AsyncReadExt as _;
+
+    let mut blob = vec![0x1f, 0x8b, 0x08];
+    blob.extend_from_slice(data);
+    let ours = block_on(async {
+        let decoder = decoder_for(Compression::Gzip, &blob[..]);
+        let mut out = Vec::new();
+        decoder
+            .take(MAX_GZIP_OUTPUT)
+            .read_to_end(&mut out)
+            .await
+            .map(|_| out)
+    });
+    let mut reference = Vec::new();
+    let reference = flate2::read::MultiGzDecoder::new(&blob[..])
+        .take(MAX_GZIP_OUTPUT)
+        .read_to_end(&mut reference)
+        .map(|_| reference);
+    if let (Ok(ours), Ok(reference)) = (&ours, &reference) {
+        assert_eq!(ours.len(), reference.len(), "decoded lengths differ");
+        assert!(ours == reference, "decoded bytes differ");
     }
 }
