@@ -56,11 +56,18 @@ pub enum FileBody<'a> {
     NoFile,
 }
 
+/// Children of a directory node, by file name.
+///
+/// The nodes are boxed because most directories of an image have only a few children, and a
+/// B-tree allocates room for 11 entries even for one child: with boxes, that room is 11
+/// pointers instead of 11 nodes, which roughly halves the merged tree on real images.
+type Children = BTreeMap<Box<str>, Box<Node>>;
+
 /// One file of the merged tree. Only directories have children.
 struct Node {
     entry: FinalEntry,
     body: Option<Arc<[u8]>>,
-    children: BTreeMap<String, Node>,
+    children: Children,
 }
 
 impl Node {
@@ -115,10 +122,10 @@ impl Node {
         for part in components(dir) {
             let child = node
                 .children
-                .entry(part.to_string())
-                .or_insert_with(|| Node::implicit_dir(layer));
+                .entry(Box::from(part))
+                .or_insert_with(|| Box::new(Node::implicit_dir(layer)));
             if !child.is_dir() {
-                *child = Node::implicit_dir(layer);
+                **child = Node::implicit_dir(layer);
             }
             node = child;
         }
@@ -143,7 +150,7 @@ impl Node {
                 existing.children.extend(std::mem::take(&mut node.children));
             }
             _ => {
-                parent.children.insert(name.to_string(), node);
+                parent.children.insert(Box::from(name), Box::new(node));
             }
         }
     }
@@ -327,7 +334,7 @@ impl FinalFs {
                     let dir = self.resolve_for_create(dir);
                     if let Some(node) = self.root.find_mut(&dir) {
                         for (name, child) in std::mem::take(&mut node.children) {
-                            hidden.put(&join_child(&dir, &name), child);
+                            hidden.put(&join_child(&dir, &name), *child);
                         }
                     }
                 }
@@ -355,7 +362,11 @@ impl FinalFs {
             return Some(removed);
         }
         let (dir, name) = split_parent(path);
-        self.root.find_mut(dir)?.children.remove(name)
+        self.root
+            .find_mut(dir)?
+            .children
+            .remove(name)
+            .map(|node| *node)
     }
 
     fn apply_entry(

@@ -142,7 +142,9 @@ pub(crate) fn join_absolute(parts: &[&str]) -> String {
     if parts.is_empty() {
         return "/".to_string();
     }
-    let mut out = String::new();
+    // Sized up front: a path grown by pushes keeps up to twice its length, and the index
+    // keeps a path for every entry.
+    let mut out = String::with_capacity(parts.iter().map(|part| part.len() + 1).sum());
     for part in parts {
         out.push('/');
         out.push_str(part);
