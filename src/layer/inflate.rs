@@ -13,9 +13,10 @@
 //!
 //! NOTE: isal-rs reports a member as corrupt when two of its decoding steps produce no output.
 //! [`ChannelReader`] fills the decoder's whole 16 KiB input buffer on every read, so a step
-//! only comes up empty on input that no gzip writer produces: a gzip extra field of more than
-//! 16 KiB, or long runs of empty deflate blocks. Go accepts those, so such layers fail the scan
-//! with a decompression error instead of being read (a stricter result, never a pass).
+//! only comes up empty on input that no gzip writer produces: a gzip extra field that spans
+//! two buffers (tens of KiB), or long runs of empty deflate blocks. Go accepts those, so such
+//! layers fail the scan with a decompression error instead of being read (a stricter result,
+//! never a pass).
 
 use bytes::{Buf, Bytes, BytesMut};
 use std::io::{self, Read};
@@ -234,7 +235,7 @@ fn describe(error: io::Error) -> io::Error {
         ) => "invalid deflate data in a gzip member",
         IsalError::Other(_) => {
             "the gzip stream is truncated, or a member made no progress (for example, a gzip \
-             extra field over 16 KiB)"
+             extra field of tens of KiB)"
         }
         _ => "invalid gzip stream",
     };
