@@ -280,14 +280,8 @@ impl Read for ChannelReader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write as _;
+    use crate::layer::tests::gzip;
     use tokio::io::AsyncReadExt;
-
-    fn gzip(data: &[u8]) -> Vec<u8> {
-        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        encoder.write_all(data).expect("gzip write");
-        encoder.finish().expect("gzip finish")
-    }
 
     /// Bytes that compress, but not to nothing: a counter mixed with a simple generator.
     fn sample(len: usize) -> Vec<u8> {

@@ -130,7 +130,7 @@ fn pax_record(key: &str, value: &[u8]) -> Vec<u8> {
     record
 }
 
-fn gzip(bytes: &[u8]) -> Vec<u8> {
+pub(super) fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     encoder.write_all(bytes).expect("gzip write");
     encoder.finish().expect("gzip finish")
