@@ -385,10 +385,10 @@ def gzip_streams():
     """Seeds for gzip_stream: gzip streams without their first three bytes (1f 8b 08), which
     the harness puts back."""
     base = base_layer()
-    one = gzip.compress(base, mtime=0)
-    write("gzip_stream", "one-member", one[3:])
-    two = gzip.compress(base[:1024], mtime=0) + gzip.compress(base[1024:], mtime=0)
-    write("gzip_stream", "two-members", two[3:])
+    one_member = gzip.compress(base, mtime=0)
+    write("gzip_stream", "one-member", one_member[3:])
+    two_members = gzip.compress(base[:1024], mtime=0) + gzip.compress(base[1024:], mtime=0)
+    write("gzip_stream", "two-members", two_members[3:])
     write("gzip_stream", "stored", gzip.compress(base, compresslevel=0, mtime=0)[3:])
     named = bytearray(gzip.compress(base, mtime=0))
     named[3] |= 0x08  # FNAME: a name follows the fixed header

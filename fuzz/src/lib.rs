@@ -615,10 +615,10 @@ fn check_lookup(fs: &FinalFs, path: &str) {
 /// input spend seconds inflating a bomb.
 const MAX_GZIP_OUTPUT: u64 = 8 << 20;
 
-/// Decodes the input as a gzip stream (after the magic number that the walk detects gzip by)
-/// with the scanner's decoder, ISA-L on its own thread, and with flate2's `MultiGzDecoder` on
-/// zlib-rs. When both decode the stream, their bytes must be equal: the scanner must see the
-/// same files as any other correct decoder.
+/// Puts the gzip magic number (which the walk detects gzip by) before the input and decodes
+/// the result twice: with the scanner's decoder (ISA-L on its own thread) and with flate2's
+/// `MultiGzDecoder` on zlib-rs. When both decode the stream, their bytes must be equal,
+/// because the scanner must see the same files as any other correct decoder.
 ///
 /// The two may disagree on whether a stream is valid, because they check different parts of
 /// the gzip header (ISA-L also rejects headers that yield no output for too long).

@@ -1,7 +1,7 @@
 //! Gzip decoding through ISA-L, on a thread of the runtime's blocking pool.
 //!
 //! Inflating the gzip stream is most of a scan's CPU time (see `docs/benchmarks.md`), and
-//! ISA-L inflates about 1.6 times as fast as zlib-rs on real layers. The isal-rs crate offers
+//! ISA-L inflates the benchmark's largest layer about 1.6 times as fast as zlib-rs. The isal-rs crate offers
 //! ISA-L only behind a blocking [`std::io::Read`], so [`ThreadedGzipDecoder`] runs that
 //! decoder on its own thread and feeds it from the async blob stream through two bounded
 //! channels: compressed chunks go in, decompressed chunks come out. Decoding then overlaps
@@ -12,11 +12,10 @@
 //! and on a wrong CRC-32 or length in a member's trailer.
 //!
 //! NOTE: isal-rs reports a member as corrupt when two of its decoding steps produce no output.
-//! [`ChannelReader`] fills the decoder's whole 16 KiB input buffer on every read, so a step
-//! only comes up empty on input that no gzip writer produces: a gzip extra field that spans
-//! two buffers (tens of KiB), or long runs of empty deflate blocks. Go accepts those, so such
-//! layers fail the scan with a decompression error instead of being read (a stricter result,
-//! never a pass).
+//! [`ChannelReader`] fills the decoder's whole 16 KiB input buffer on every read. So a step
+//! only comes up empty on input that no gzip writer produces, such as a gzip extra field that
+//! spans two buffers (tens of KiB) or long runs of empty deflate blocks. Go accepts those, and
+//! the scan fails on them with a decompression error: a stricter result, never a pass.
 
 use bytes::{Buf, Bytes, BytesMut};
 use std::io::{self, Read};
@@ -300,7 +299,8 @@ mod tests {
             .collect()
     }
 
-    /// Returns its data in reads of 1 to 61 bytes, or fails with `error` at byte `fail_at`.
+    /// A reader that returns its data in reads of 1 to 61 bytes, and fails with a
+    /// `ConnectionReset` error once it reaches byte `fail_at`.
     struct Dribble {
         data: Vec<u8>,
         position: usize,

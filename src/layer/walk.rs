@@ -338,7 +338,7 @@ async fn read_uncompressed<R: AsyncRead + Unpin + Send>(
         ..Default::default()
     };
     walk_tar(&mut reader, limits, &mut index, &errors).await?;
-    // The vector grew by doubling; the index lives until the checks have run.
+    // The vector grew by doubling, and the index lives until the checks have run.
     index.entries.shrink_to_fit();
     let drained = reader.drain().await;
     drained.map_err(|e| errors.convert(e, reader.position()))?;
