@@ -12,9 +12,19 @@
 //!   the symlinks already in place, so `link/passwd` with `link -> /etc` writes `/etc/passwd`.
 //!   The last path component is never followed.
 //! - Missing parent directories are created implicitly, as runtimes do.
+//!
+//! # Memory
+//!
+//! The tree has a node for every file of the image, so the size of a node decides how memory
+//! grows with the image. Nodes are kept in one vector and refer to each other by index. Names
+//! and link targets are kept in one string, and one hash table finds a child by its parent and
+//! name. By our estimate a node then costs about 80 bytes with its name, against about 200
+//! bytes for a tree of boxed nodes with a map of owned names per directory.
 
 use crate::layer::{EntryKind, LayerEntry, LayerIndex, Whiteout, normalize_path, split_parent};
-use std::collections::{BTreeMap, HashMap};
+use hashbrown::HashTable;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex};
 
 /// Maximum number of symlinks followed while resolving one path, the Linux limit
@@ -56,114 +66,353 @@ pub enum FileBody<'a> {
     NoFile,
 }
 
-/// Children of a directory node, by file name.
-///
-/// The nodes are boxed because a B-tree allocates room for 11 entries even for one child, and
-/// most directories of an image have only a few. Boxed, that room is 11 pointers instead of 11
-/// nodes. With exactly sized paths, this cut the heap peak of a scan of the benchmark's
-/// toolchain image from 14.8 MB to 11.1 MB.
-type Children = BTreeMap<Box<str>, Box<Node>>;
+/// Index of a node in [`Tree::nodes`].
+type NodeId = u32;
 
-/// One file of the merged tree. Only directories have children.
-struct Node {
-    entry: FinalEntry,
-    body: Option<Arc<[u8]>>,
-    children: Children,
+/// No node: the end of a sibling list, or the parent of a node outside any tree.
+const NO_NODE: NodeId = NodeId::MAX;
+
+/// The root directory of the final filesystem.
+const ROOT: NodeId = 0;
+
+/// `entry_index` of a directory that the runtime creates implicitly.
+const NO_ENTRY: u32 = u32::MAX;
+
+/// A string stored in [`Tree::text`], by byte range.
+#[derive(Debug, Clone, Copy, Default)]
+struct Text {
+    start: u32,
+    len: u32,
 }
 
-impl Node {
-    fn new(entry: FinalEntry, body: Option<Arc<[u8]>>) -> Self {
-        Self {
-            entry,
-            body,
-            children: BTreeMap::new(),
-        }
-    }
+/// [`FinalEntry`] in the form a node stores it.
+#[derive(Debug, Clone, Copy)]
+struct Meta {
+    layer: u32,
+    entry_index: u32,
+    mode: u32,
+    kind: EntryKind,
+    hard_link: bool,
+    link_target: Option<Text>,
+}
 
-    /// Returns a directory node as runtimes create it for a missing parent (or the root).
-    fn implicit_dir(layer: usize) -> Self {
-        let entry = FinalEntry {
+impl Meta {
+    /// Returns the entry of a directory that runtimes create for a missing parent (or the
+    /// root).
+    fn implicit_dir(layer: u32) -> Self {
+        Self {
             layer,
-            entry_index: None,
-            kind: EntryKind::Directory,
+            entry_index: NO_ENTRY,
             mode: IMPLICIT_DIR_MODE,
-            link_target: None,
+            kind: EntryKind::Directory,
             hard_link: false,
-        };
-        Self::new(entry, None)
+            link_target: None,
+        }
     }
 
     fn is_dir(&self) -> bool {
-        self.entry.kind == EntryKind::Directory
+        self.kind == EntryKind::Directory
+    }
+}
+
+/// One file of a tree. Only directories have children, kept as a list of siblings.
+#[derive(Debug)]
+struct Node {
+    parent: NodeId,
+    name: Text,
+    first_child: NodeId,
+    next_sibling: NodeId,
+    previous_sibling: NodeId,
+    meta: Meta,
+}
+
+/// Nodes of the final filesystem and of the trees that contain what a layer's whiteouts remove.
+/// Every tree starts at a root node without parent; the final filesystem's root is [`ROOT`].
+struct Tree {
+    nodes: Vec<Node>,
+    /// Nodes of discarded subtrees, reused before the vector grows.
+    free: Vec<NodeId>,
+    /// Names and link targets. Text is only appended, so a [`Text`] stays valid, and a hard
+    /// link shares the target of the symlink it links to.
+    text: String,
+    /// Every node that has a parent, found by the hash of its parent and name.
+    by_name: HashTable<NodeId>,
+    hasher: RandomState,
+    /// Captured bodies of regular files, by node.
+    bodies: HashMap<NodeId, Arc<[u8]>>,
+    /// Set when a node id, text offset or index did not fit in 32 bits.
+    overflowed: bool,
+}
+
+fn name_hash(hasher: &RandomState, parent: NodeId, name: &str) -> u64 {
+    hasher.hash_one((parent, name))
+}
+
+impl Tree {
+    /// Returns a tree with only the root directory, sized for `nodes` nodes and `text` bytes
+    /// of names and link targets.
+    fn with_capacity(nodes: usize, text: usize) -> Self {
+        let mut tree = Self {
+            nodes: Vec::with_capacity(nodes),
+            free: Vec::new(),
+            text: String::with_capacity(text),
+            by_name: HashTable::with_capacity(nodes),
+            hasher: RandomState::new(),
+            bodies: HashMap::new(),
+            overflowed: false,
+        };
+        tree.new_node(Text::default(), Meta::implicit_dir(0));
+        tree
     }
 
-    /// Returns the node at a normalised absolute path below this one.
-    fn find(&self, path: &str) -> Option<&Node> {
-        let mut node = self;
+    // The two accessors index the vector directly: a `NodeId` is only ever made by
+    // `new_node`, and nodes are never removed from the vector, so every id is in range.
+    fn node(&self, id: NodeId) -> &Node {
+        &self.nodes[id as usize]
+    }
+
+    fn node_mut(&mut self, id: NodeId) -> &mut Node {
+        &mut self.nodes[id as usize]
+    }
+
+    fn meta(&self, id: NodeId) -> &Meta {
+        &self.node(id).meta
+    }
+
+    fn is_dir(&self, id: NodeId) -> bool {
+        self.meta(id).is_dir()
+    }
+
+    /// Converts an index or offset to the 32 bits that nodes store. One that does not fit
+    /// marks the tree as overflowed and becomes `u32::MAX`.
+    fn compact(&mut self, value: usize) -> u32 {
+        u32::try_from(value).unwrap_or_else(|_| {
+            self.overflowed = true;
+            u32::MAX
+        })
+    }
+
+    /// Tells whether the tree is too close to 32-bit node ids or text offsets to take one
+    /// more entry, and marks it as overflowed if so. One entry adds at most one node per
+    /// component of its resolved path and that path's bytes: with 40 symlinks of at most
+    /// 4096 bytes followed, under 100,000 nodes and 200 KiB.
+    fn full(&mut self) -> bool {
+        const NODE_MARGIN: usize = 1 << 20;
+        const TEXT_MARGIN: usize = 1 << 24;
+        let limit = u32::MAX as usize;
+        if self.nodes.len() > limit - NODE_MARGIN || self.text.len() > limit - TEXT_MARGIN {
+            self.overflowed = true;
+        }
+        self.overflowed
+    }
+
+    fn text(&self, text: Text) -> &str {
+        let start = text.start as usize;
+        self.text
+            .get(start..start + text.len as usize)
+            .unwrap_or_default()
+    }
+
+    fn name(&self, id: NodeId) -> &str {
+        self.text(self.node(id).name)
+    }
+
+    fn store_text(&mut self, value: &str) -> Text {
+        let start = self.compact(self.text.len());
+        let len = self.compact(value.len());
+        self.text.push_str(value);
+        Text { start, len }
+    }
+
+    /// Returns a node outside any tree.
+    fn new_node(&mut self, name: Text, meta: Meta) -> NodeId {
+        let node = Node {
+            parent: NO_NODE,
+            name,
+            first_child: NO_NODE,
+            next_sibling: NO_NODE,
+            previous_sibling: NO_NODE,
+            meta,
+        };
+        if let Some(id) = self.free.pop() {
+            *self.node_mut(id) = node;
+            return id;
+        }
+        let id = self.compact(self.nodes.len());
+        self.nodes.push(node);
+        id
+    }
+
+    /// Returns the child of `parent` named `name`.
+    fn child(&self, parent: NodeId, name: &str) -> Option<NodeId> {
+        let hash = name_hash(&self.hasher, parent, name);
+        self.by_name
+            .find(hash, |&id| {
+                self.node(id).parent == parent && self.text(self.node(id).name) == name
+            })
+            .copied()
+    }
+
+    /// Returns the children of `parent`, in no particular order.
+    fn children(&self, parent: NodeId) -> Vec<NodeId> {
+        let mut children = Vec::new();
+        let mut child = self.node(parent).first_child;
+        while child != NO_NODE {
+            children.push(child);
+            child = self.node(child).next_sibling;
+        }
+        children
+    }
+
+    /// Makes `id`, a node outside any tree, a child of `parent`. `parent` must have no child
+    /// of the same name.
+    fn attach(&mut self, parent: NodeId, id: NodeId) {
+        let first = self.node(parent).first_child;
+        if first != NO_NODE {
+            self.node_mut(first).previous_sibling = id;
+        }
+        self.set_links(id, parent, first, NO_NODE);
+        self.node_mut(parent).first_child = id;
+
+        let Self {
+            nodes,
+            text,
+            by_name,
+            hasher,
+            ..
+        } = self;
+        let hash_of = |&id: &NodeId| {
+            let node = &nodes[id as usize];
+            let start = node.name.start as usize;
+            let name = text
+                .get(start..start + node.name.len as usize)
+                .unwrap_or_default();
+            name_hash(hasher, node.parent, name)
+        };
+        let hash = hash_of(&id);
+        by_name.insert_unique(hash, id, hash_of);
+    }
+
+    /// Takes `id` out of its parent's children; its subtree stays with it.
+    fn detach(&mut self, id: NodeId) {
+        let node = self.node(id);
+        let (parent, next, previous) = (node.parent, node.next_sibling, node.previous_sibling);
+        if parent == NO_NODE {
+            return;
+        }
+        let hash = name_hash(&self.hasher, parent, self.name(id));
+        if let Ok(found) = self.by_name.find_entry(hash, |&other| other == id) {
+            found.remove();
+        }
+        if previous == NO_NODE {
+            self.node_mut(parent).first_child = next;
+        } else {
+            self.node_mut(previous).next_sibling = next;
+        }
+        if next != NO_NODE {
+            self.node_mut(next).previous_sibling = previous;
+        }
+        self.set_links(id, NO_NODE, NO_NODE, NO_NODE);
+    }
+
+    fn set_links(&mut self, id: NodeId, parent: NodeId, next: NodeId, previous: NodeId) {
+        let node = self.node_mut(id);
+        node.parent = parent;
+        node.next_sibling = next;
+        node.previous_sibling = previous;
+    }
+
+    /// Detaches `id` and frees it with its subtree, without recursion: paths can be thousands
+    /// of directories deep.
+    fn discard(&mut self, id: NodeId) {
+        self.detach(id);
+        let mut pending = vec![id];
+        while let Some(id) = pending.pop() {
+            for child in self.children(id) {
+                self.detach(child);
+                pending.push(child);
+            }
+            self.bodies.remove(&id);
+            self.free.push(id);
+        }
+    }
+
+    /// Returns the node at a normalised absolute path below `from`.
+    fn find(&self, from: NodeId, path: &str) -> Option<NodeId> {
+        let mut node = from;
         for part in components(path) {
-            node = node.children.get(part)?;
+            node = self.child(node, part)?;
         }
         Some(node)
     }
 
-    fn find_mut(&mut self, path: &str) -> Option<&mut Node> {
-        let mut node = self;
-        for part in components(path) {
-            node = node.children.get_mut(part)?;
-        }
-        Some(node)
-    }
-
-    /// Returns the directory at `dir`, creating missing directories and replacing
-    /// non-directories in the way, as a runtime's `MkdirAll` would need.
+    /// Returns the directory at `dir` below `from`, creating missing directories and
+    /// replacing non-directories in the way, as a runtime's `MkdirAll` would need.
     // NOTE: runtimes fail to apply a layer whose entry sits below a regular file. Replacing
     // the file keeps the tree consistent for such layers, which cannot run anyway.
-    fn dir_mut(&mut self, dir: &str, layer: usize) -> &mut Node {
-        let mut node = self;
+    fn make_dir(&mut self, from: NodeId, dir: &str, layer: u32) -> NodeId {
+        let mut node = from;
         for part in components(dir) {
-            let child = node
-                .children
-                .entry(Box::from(part))
-                .or_insert_with(|| Box::new(Node::implicit_dir(layer)));
-            if !child.is_dir() {
-                **child = Node::implicit_dir(layer);
-            }
-            node = child;
+            node = match self.child(node, part) {
+                Some(child) => {
+                    if !self.is_dir(child) {
+                        self.node_mut(child).meta = Meta::implicit_dir(layer);
+                        self.bodies.remove(&child);
+                    }
+                    child
+                }
+                None => {
+                    let name = self.store_text(part);
+                    let child = self.new_node(name, Meta::implicit_dir(layer));
+                    self.attach(node, child);
+                    child
+                }
+            };
         }
         node
     }
 
-    /// Puts `node` at `path`: a directory over a directory keeps the children, anything
-    /// else replaces the old node with its subtree. The root only takes a directory's entry.
-    fn put(&mut self, path: &str, mut node: Node) {
-        if path == "/" {
-            if node.is_dir() {
-                self.entry = node.entry.clone();
-                self.children.extend(std::mem::take(&mut node.children));
+    /// Moves every child of `from` to `to`, replacing children of `to` with the same name.
+    fn move_children(&mut self, from: NodeId, to: NodeId) {
+        for child in self.children(from) {
+            self.detach(child);
+            if let Some(old) = self.child(to, self.name(child)) {
+                self.discard(old);
             }
+            self.attach(to, child);
+        }
+    }
+
+    /// Puts `id`, a node outside any tree, at `path` below `root`: a directory over a
+    /// directory keeps the children of both, anything else replaces the old node with its
+    /// subtree. The root only takes a directory's entry and children.
+    fn put(&mut self, root: NodeId, path: &str, id: NodeId) {
+        if path == "/" {
+            if self.is_dir(id) {
+                let meta = *self.meta(id);
+                self.node_mut(root).meta = meta;
+                self.move_children(id, root);
+            }
+            self.discard(id);
             return;
         }
         let (dir, name) = split_parent(path);
-        let parent = self.dir_mut(dir, node.entry.layer);
-        match parent.children.get_mut(name) {
-            Some(existing) if existing.is_dir() && node.is_dir() => {
-                existing.entry = node.entry.clone();
-                existing.children.extend(std::mem::take(&mut node.children));
+        let parent = self.make_dir(root, dir, self.meta(id).layer);
+        match self.child(parent, name) {
+            Some(existing) if self.is_dir(existing) && self.is_dir(id) => {
+                let meta = *self.meta(id);
+                self.node_mut(existing).meta = meta;
+                self.move_children(id, existing);
+                self.discard(id);
             }
-            _ => {
-                parent.children.insert(Box::from(name), Box::new(node));
-            }
-        }
-    }
-}
-
-impl Drop for Node {
-    /// Drops the subtree without recursion: paths can be thousands of directories deep.
-    fn drop(&mut self) {
-        let mut pending = vec![std::mem::take(&mut self.children)];
-        while let Some(children) = pending.pop() {
-            for (_, mut child) in children {
-                pending.push(std::mem::take(&mut child.children));
+            existing => {
+                if let Some(existing) = existing {
+                    self.discard(existing);
+                }
+                if self.name(id) != name {
+                    self.node_mut(id).name = self.store_text(name);
+                }
+                self.attach(parent, id);
             }
         }
     }
@@ -177,23 +426,13 @@ fn components(path: &str) -> impl DoubleEndedIterator<Item = &str> {
 
 /// The merged view of all layers.
 pub struct FinalFs {
-    /// The root directory; every path is reached from it, one name at a time, so resolving
-    /// a path costs time in proportion to its length.
-    root: Node,
+    /// The final filesystem below [`ROOT`]; every path is reached from it, one name at a
+    /// time, so resolving a path costs time in proportion to its length.
+    tree: Tree,
     /// Landing paths of entries written through a symlinked parent, by (layer, entry path).
     redirects: HashMap<(usize, String), String>,
     /// Kind and mode of the file each hard link entry links to, by (layer, entry index).
     hard_links: HashMap<(usize, usize), (EntryKind, u32)>,
-}
-
-impl Default for FinalFs {
-    fn default() -> Self {
-        Self {
-            root: Node::implicit_dir(0),
-            redirects: HashMap::new(),
-            hard_links: HashMap::new(),
-        }
-    }
 }
 
 impl std::fmt::Debug for FinalFs {
@@ -217,37 +456,72 @@ enum Lookup {
 
 impl FinalFs {
     /// Merges `layers` (lowest first).
+    ///
+    /// Nodes store layer and entry indices, node ids and text offsets in 32 bits. When the
+    /// layers need more, the merge stops and [`FinalFs::overflowed`] returns true.
     pub fn build(layers: &[LayerIndex]) -> Self {
-        let mut fs = FinalFs::default();
+        let (nodes, text) =
+            layers
+                .iter()
+                .flat_map(|layer| &layer.entries)
+                .fold((1, 0), |(nodes, text), entry| {
+                    let name = split_parent(&entry.path).1.len();
+                    let target = entry.link_target.as_ref().map_or(0, String::len);
+                    (nodes + 1, text + name + target)
+                });
+        let mut fs = FinalFs {
+            tree: Tree::with_capacity(nodes, text),
+            redirects: HashMap::new(),
+            hard_links: HashMap::new(),
+        };
         for (layer, index) in layers.iter().enumerate() {
+            let layer = fs.tree.compact(layer);
             fs.apply_layer(layer, index);
         }
         fs
     }
 
+    /// Tells whether the layers had more files, or longer names, than the tree can index
+    /// (about four billion of either). The merge then stopped early, so the view is
+    /// incomplete and a scan must fail instead of checking it.
+    pub fn overflowed(&self) -> bool {
+        self.tree.overflowed
+    }
+
+    fn final_entry(&self, id: NodeId) -> FinalEntry {
+        let meta = self.tree.meta(id);
+        FinalEntry {
+            layer: meta.layer as usize,
+            entry_index: (meta.entry_index != NO_ENTRY).then_some(meta.entry_index as usize),
+            kind: meta.kind,
+            mode: meta.mode,
+            link_target: meta
+                .link_target
+                .map(|target| self.tree.text(target).to_string()),
+            hard_link: meta.hard_link,
+        }
+    }
+
     /// Returns the entry at `path` without following symlinks. `path` is normalised lexically
     /// first (see [`normalize_path`]).
-    pub fn entry(&self, path: &str) -> Option<&FinalEntry> {
-        self.root
-            .find(&normalize_path(path))
-            .map(|node| &node.entry)
+    pub fn entry(&self, path: &str) -> Option<FinalEntry> {
+        self.tree
+            .find(ROOT, &normalize_path(path))
+            .map(|id| self.final_entry(id))
     }
 
     /// Returns every entry of the final filesystem with its path, the root first, then each
     /// directory before its children, children in byte order of their names.
-    pub fn entries(&self) -> impl Iterator<Item = (String, &FinalEntry)> {
+    pub fn entries(&self) -> impl Iterator<Item = (String, FinalEntry)> {
         let mut out = Vec::new();
-        let mut pending: Vec<(String, &Node)> = vec![("/".to_string(), &self.root)];
-        while let Some((path, node)) = pending.pop() {
-            for (name, child) in node.children.iter().rev() {
-                let child_path = if path == "/" {
-                    format!("/{name}")
-                } else {
-                    format!("{path}/{name}")
-                };
-                pending.push((child_path, child));
+        let mut pending: Vec<(String, NodeId)> = vec![("/".to_string(), ROOT)];
+        while let Some((path, id)) = pending.pop() {
+            let mut children = self.tree.children(id);
+            children.sort_by(|a, b| self.tree.name(*b).cmp(self.tree.name(*a)));
+            for child in children {
+                pending.push((join_child(&path, self.tree.name(child)), child));
             }
-            out.push((path, &node.entry));
+            out.push((path, self.final_entry(id)));
         }
         out.into_iter()
     }
@@ -275,13 +549,13 @@ impl FinalFs {
     /// whose body was not kept, or no regular file.
     pub fn file_body(&self, path: &str) -> FileBody<'_> {
         let resolved = self.walk(path, Lookup::Existing);
-        let Some(node) = resolved.and_then(|p| self.root.find(&p)) else {
+        let Some(id) = resolved.and_then(|p| self.tree.find(ROOT, &p)) else {
             return FileBody::NoFile;
         };
-        if node.entry.kind != EntryKind::File {
+        if self.tree.meta(id).kind != EntryKind::File {
             return FileBody::NoFile;
         }
-        match &node.body {
+        match self.tree.bodies.get(&id) {
             Some(body) => FileBody::Captured(body),
             None => FileBody::NotCaptured,
         }
@@ -295,9 +569,10 @@ impl FinalFs {
     pub fn is_present(&self, layer: usize, path: &str) -> bool {
         let path = normalize_path(path);
         let landed = self.redirects.get(&(layer, path.clone())).unwrap_or(&path);
-        self.root
-            .find(landed)
-            .is_some_and(|node| node.entry.layer == layer && node.entry.entry_index.is_some())
+        self.tree.find(ROOT, landed).is_some_and(|id| {
+            let meta = self.tree.meta(id);
+            meta.layer as usize == layer && meta.entry_index != NO_ENTRY
+        })
     }
 
     /// Returns the kind and mode of the file that hard link entry `entry_index` of layer
@@ -310,32 +585,42 @@ impl FinalFs {
         self.hard_links.get(&(layer, entry_index)).copied()
     }
 
-    fn apply_layer(&mut self, layer: usize, index: &LayerIndex) {
+    fn apply_layer(&mut self, layer: u32, index: &LayerIndex) {
         let hidden = self.apply_whiteouts(index);
         let body_entries = last_entry_by_captured_path(index);
         for (position, entry) in index.entries.iter().enumerate() {
             if entry.whiteout().is_some() {
                 continue;
             }
+            if self.tree.full() {
+                break;
+            }
             let body = (body_entries.get(entry.path.as_str()) == Some(&position))
                 .then(|| index.captured.get(&entry.path))
                 .flatten()
                 .map(|body| Arc::from(body.as_slice()));
-            self.apply_entry(layer, position, entry, body, &hidden);
+            self.apply_entry(layer, position, entry, body, hidden);
         }
+        self.tree.discard(hidden);
     }
 
-    /// Applies the layer's whiteouts and opaque markers to the lower layers. Returns a tree of
-    /// the nodes they removed, where hard links of the same layer may still find their target.
-    fn apply_whiteouts(&mut self, index: &LayerIndex) -> Node {
-        let mut hidden = Node::implicit_dir(0);
+    /// Applies the layer's whiteouts and opaque markers to the lower layers. Returns the root
+    /// of a tree of the nodes they removed, where hard links of the same layer may still find
+    /// their target.
+    fn apply_whiteouts(&mut self, index: &LayerIndex) -> NodeId {
+        let hidden = self.tree.new_node(Text::default(), Meta::implicit_dir(0));
         for entry in &index.entries {
+            if self.tree.full() {
+                break;
+            }
             match entry.whiteout() {
                 Some(Whiteout::Opaque { dir }) => {
                     let dir = self.resolve_for_create(dir);
-                    if let Some(node) = self.root.find_mut(&dir) {
-                        for (name, child) in std::mem::take(&mut node.children) {
-                            hidden.put(&join_child(&dir, &name), *child);
+                    if let Some(node) = self.tree.find(ROOT, &dir) {
+                        for child in self.tree.children(node) {
+                            let path = join_child(&dir, self.tree.name(child));
+                            self.tree.detach(child);
+                            self.tree.put(hidden, &path, child);
                         }
                     }
                 }
@@ -345,7 +630,7 @@ impl FinalFs {
                     let dir = self.resolve_for_create(dir);
                     let target = normalize_path(&format!("{dir}/{name}"));
                     if let Some(node) = self.remove(&target) {
-                        hidden.put(&target, node);
+                        self.tree.put(hidden, &target, node);
                     }
                 }
                 None => {}
@@ -354,74 +639,87 @@ impl FinalFs {
         hidden
     }
 
-    /// Removes the node at `path` with its subtree. For the root, only its children go.
-    fn remove(&mut self, path: &str) -> Option<Node> {
+    /// Takes the node at `path` out of the final filesystem with its subtree. For the root,
+    /// only its children go, under a copy of the root.
+    fn remove(&mut self, path: &str) -> Option<NodeId> {
         if path == "/" {
-            let mut removed = Node::implicit_dir(0);
-            removed.entry = self.root.entry.clone();
-            removed.children = std::mem::take(&mut self.root.children);
+            let root = *self.tree.meta(ROOT);
+            let removed = self.tree.new_node(Text::default(), root);
+            self.tree.move_children(ROOT, removed);
             return Some(removed);
         }
-        let (dir, name) = split_parent(path);
-        self.root
-            .find_mut(dir)?
-            .children
-            .remove(name)
-            .map(|node| *node)
+        let id = self.tree.find(ROOT, path)?;
+        self.tree.detach(id);
+        Some(id)
     }
 
     fn apply_entry(
         &mut self,
-        layer: usize,
+        layer: u32,
         position: usize,
         entry: &LayerEntry,
         body: Option<Arc<[u8]>>,
-        hidden: &Node,
+        hidden: NodeId,
     ) {
         let path = self.landing_path(&entry.path);
         if path != entry.path {
             self.redirects
-                .insert((layer, entry.path.clone()), path.clone());
+                .insert((layer as usize, entry.path.clone()), path.clone());
         }
-        let final_entry = FinalEntry {
+        let link_target = entry
+            .link_target
+            .as_deref()
+            .map(|target| self.tree.store_text(target));
+        let mut meta = Meta {
             layer,
-            entry_index: Some(position),
-            kind: entry.kind,
+            entry_index: self.tree.compact(position),
             mode: entry.mode,
-            link_target: entry.link_target.clone(),
+            kind: entry.kind,
             hard_link: false,
+            link_target,
         };
-        let mut node = Node::new(final_entry, body);
+        let mut body = body;
         if entry.kind == EntryKind::HardLink {
-            self.fill_hard_link(&mut node, hidden);
-            let effective = (node.entry.kind, node.entry.mode);
-            self.hard_links.insert((layer, position), effective);
+            if let Some(source_body) = self.fill_hard_link(&mut meta, entry, hidden) {
+                body = source_body;
+            }
+            self.hard_links
+                .insert((layer as usize, position), (meta.kind, meta.mode));
+        }
+        let id = self.tree.new_node(Text::default(), meta);
+        if let Some(body) = body {
+            self.tree.bodies.insert(id, body);
         }
         // containerd skips non-directories that resolve to the root.
-        self.root.put(&path, node);
+        self.tree.put(ROOT, &path, id);
     }
 
-    /// Fills a hard link node from the file it links to: first the same layer's earlier
-    /// entries and the lower layers (both in the tree), then lower entries that this layer's
-    /// whiteouts removed. A link to a missing file or to a directory keeps its own header,
-    /// because runtimes fail to create it.
-    fn fill_hard_link(&self, node: &mut Node, hidden: &Node) {
-        node.entry.hard_link = true;
-        let Some(target) = node.entry.link_target.as_deref() else {
-            return;
+    /// Fills the entry of a hard link from the file it links to and returns that file's body,
+    /// or `None` when there is no such file. The file is looked up among the same layer's
+    /// earlier entries and the lower layers (both in the final tree), then among lower entries
+    /// that this layer's whiteouts removed. A link to a missing file or to a directory keeps
+    /// its own header, because runtimes fail to create it.
+    fn fill_hard_link(
+        &mut self,
+        meta: &mut Meta,
+        entry: &LayerEntry,
+        hidden: NodeId,
+    ) -> Option<Option<Arc<[u8]>>> {
+        meta.hard_link = true;
+        let target = self.landing_path(entry.link_target.as_deref()?);
+        let found = self
+            .tree
+            .find(ROOT, &target)
+            .or_else(|| self.tree.find(hidden, &target));
+        let source = found.filter(|id| !self.tree.is_dir(*id))?;
+        let source_meta = *self.tree.meta(source);
+        meta.kind = source_meta.kind;
+        meta.mode = source_meta.mode;
+        meta.link_target = match source_meta.kind {
+            EntryKind::Symlink => source_meta.link_target,
+            _ => Some(self.tree.store_text(&target)),
         };
-        let target = self.landing_path(target);
-        let found = self.root.find(&target).or_else(|| hidden.find(&target));
-        let Some(source) = found.filter(|n| !n.is_dir()) else {
-            return;
-        };
-        node.entry.kind = source.entry.kind;
-        node.entry.mode = source.entry.mode;
-        node.entry.link_target = match source.entry.kind {
-            EntryKind::Symlink => source.entry.link_target.clone(),
-            _ => Some(target),
-        };
-        node.body = source.body.clone();
+        Some(self.tree.bodies.get(&source).cloned())
     }
 
     /// Returns where a runtime writes an entry at `path`: its parent resolved through the
@@ -451,34 +749,35 @@ impl FinalFs {
     fn walk(&self, path: &str, lookup: Lookup) -> Option<String> {
         let mut pending: Vec<&str> = components(path).rev().collect();
         // The resolved components, each with its node (`None` once below a missing one).
-        let mut resolved: Vec<(&str, Option<&Node>)> = Vec::new();
+        let mut resolved: Vec<(&str, Option<NodeId>)> = Vec::new();
         let mut hops = 0;
         while let Some(component) = pending.pop() {
             if component == ".." {
                 resolved.pop();
                 continue;
             }
-            let parent = resolved.last().map_or(Some(&self.root), |(_, node)| *node);
-            let child = parent.and_then(|node| node.children.get(component));
-            match child {
-                Some(node) if node.entry.kind == EntryKind::Symlink => {
+            let parent = resolved.last().map_or(Some(ROOT), |(_, node)| *node);
+            let child = parent.and_then(|node| self.tree.child(node, component));
+            let meta = child.map(|id| self.tree.meta(id));
+            match meta {
+                Some(meta) if meta.kind == EntryKind::Symlink => {
                     hops += 1;
                     if hops > MAX_SYMLINK_HOPS {
                         return None;
                     }
-                    let target = node.entry.link_target.as_deref().unwrap_or_default();
+                    let target = meta.link_target.map_or("", |t| self.tree.text(t));
                     if target.starts_with('/') {
                         resolved.clear();
                     }
                     pending.extend(components(target).rev());
                 }
-                Some(node) if !node.is_dir() && !pending.is_empty() => {
+                Some(meta) if !meta.is_dir() && !pending.is_empty() => {
                     if lookup == Lookup::Existing {
                         return None;
                     }
-                    resolved.push((component, Some(node)));
+                    resolved.push((component, child));
                 }
-                Some(node) => resolved.push((component, Some(node))),
+                Some(_) => resolved.push((component, child)),
                 None if lookup == Lookup::Existing => return None,
                 None => resolved.push((component, None)),
             }
@@ -507,7 +806,6 @@ fn last_entry_by_captured_path(index: &LayerIndex) -> HashMap<&str, usize> {
     }
     last
 }
-
 /// Returns the kind and mode a layer entry has once extracted: for a hard link, those of the
 /// file it links to (looked up in the same layer first, then in the lower layers).
 ///
@@ -807,7 +1105,7 @@ mod tests {
         let layers = [layer(vec![file("/usr/local/bin/tool", 0o755)])];
         let fs = FinalFs::build(&layers);
         let parent = fs.entry("/usr/local");
-        assert_eq!(parent.map(|e| e.kind), Some(EntryKind::Directory));
+        assert_eq!(parent.as_ref().map(|e| e.kind), Some(EntryKind::Directory));
         assert_eq!(parent.and_then(|e| e.entry_index), None);
         assert!(!fs.is_present(0, "/usr/local"));
         assert_eq!(
@@ -837,7 +1135,7 @@ mod tests {
         let fs = FinalFs::build(&layers);
         let link = fs.entry("/usr/bin/su2");
         assert_eq!(
-            link.map(|e| (e.kind, e.mode)),
+            link.as_ref().map(|e| (e.kind, e.mode)),
             Some((EntryKind::File, 0o4755))
         );
         assert_eq!(link.map(|e| e.hard_link), Some(true));

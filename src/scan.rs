@@ -75,6 +75,13 @@ pub async fn scan(
     let location = source.location();
     let layers = read_layers(Arc::new(source), &resolved, settings, progress).await?;
     let fs = FinalFs::build(&layers);
+    if fs.overflowed() {
+        return Err(ScanError::pull(
+            Stage::Manifest,
+            "the layers hold more files or longer names than the scanner can merge (about four \
+             billion of either); the image cannot be checked",
+        ));
+    }
     let context = ScanContext {
         tag: resolved.tag.as_deref(),
         pinned_digest: resolved.pinned_digest.as_deref(),

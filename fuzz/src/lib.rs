@@ -593,7 +593,9 @@ fn check_lookup(fs: &FinalFs, path: &str) {
         );
         let entry = fs.entry(&resolved);
         assert!(
-            entry.is_some_and(|entry| entry.kind != EntryKind::Symlink),
+            entry
+                .as_ref()
+                .is_some_and(|entry| entry.kind != EntryKind::Symlink),
             "{path:?} resolves to {resolved:?}, which has entry {entry:?}"
         );
     }
