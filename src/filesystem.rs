@@ -25,7 +25,7 @@ use crate::layer::{EntryKind, LayerEntry, LayerIndex, Whiteout, normalize_path, 
 use hashbrown::HashTable;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// Maximum number of symlinks followed while resolving one path, the Linux limit
 /// (`MAXSYMLINKS`).
@@ -460,15 +460,14 @@ impl FinalFs {
     /// Nodes store layer and entry indices, node ids and text offsets in 32 bits. When the
     /// layers need more, the merge stops and [`FinalFs::overflowed`] returns true.
     pub fn build(layers: &[LayerIndex]) -> Self {
-        let (nodes, text) =
-            layers
-                .iter()
-                .flat_map(|layer| &layer.entries)
-                .fold((1, 0), |(nodes, text), entry| {
-                    let name = split_parent(&entry.path).1.len();
-                    let target = entry.link_target.as_ref().map_or(0, String::len);
-                    (nodes + 1, text + name + target)
-                });
+        let (nodes, text) = layers.iter().flat_map(|layer| layer.entries().iter()).fold(
+            (1, 0),
+            |(nodes, text), entry| {
+                let name = split_parent(entry.path).1.len();
+                let target = entry.link_target.map_or(0, str::len);
+                (nodes + 1, text + name + target)
+            },
+        );
         let mut fs = FinalFs {
             tree: Tree::with_capacity(nodes, text),
             redirects: HashMap::new(),
@@ -588,18 +587,18 @@ impl FinalFs {
     fn apply_layer(&mut self, layer: u32, index: &LayerIndex) {
         let hidden = self.apply_whiteouts(index);
         let body_entries = last_entry_by_captured_path(index);
-        for (position, entry) in index.entries.iter().enumerate() {
+        for (position, entry) in index.entries().iter().enumerate() {
             if entry.whiteout().is_some() {
                 continue;
             }
             if self.tree.full() {
                 break;
             }
-            let body = (body_entries.get(entry.path.as_str()) == Some(&position))
-                .then(|| index.captured.get(&entry.path))
+            let body = (body_entries.get(entry.path) == Some(&position))
+                .then(|| index.captured.get(entry.path))
                 .flatten()
                 .map(|body| Arc::from(body.as_slice()));
-            self.apply_entry(layer, position, entry, body, hidden);
+            self.apply_entry(layer, position, &entry, body, hidden);
         }
         self.tree.discard(hidden);
     }
@@ -609,7 +608,7 @@ impl FinalFs {
     /// their target.
     fn apply_whiteouts(&mut self, index: &LayerIndex) -> NodeId {
         let hidden = self.tree.new_node(Text::default(), Meta::implicit_dir(0));
-        for entry in &index.entries {
+        for entry in index.entries().iter() {
             if self.tree.full() {
                 break;
             }
@@ -657,19 +656,16 @@ impl FinalFs {
         &mut self,
         layer: u32,
         position: usize,
-        entry: &LayerEntry,
+        entry: &LayerEntry<'_>,
         body: Option<Arc<[u8]>>,
         hidden: NodeId,
     ) {
-        let path = self.landing_path(&entry.path);
+        let path = self.landing_path(entry.path);
         if path != entry.path {
             self.redirects
-                .insert((layer as usize, entry.path.clone()), path.clone());
+                .insert((layer as usize, entry.path.to_string()), path.clone());
         }
-        let link_target = entry
-            .link_target
-            .as_deref()
-            .map(|target| self.tree.store_text(target));
+        let link_target = entry.link_target.map(|target| self.tree.store_text(target));
         let mut meta = Meta {
             layer,
             entry_index: self.tree.compact(position),
@@ -702,11 +698,11 @@ impl FinalFs {
     fn fill_hard_link(
         &mut self,
         meta: &mut Meta,
-        entry: &LayerEntry,
+        entry: &LayerEntry<'_>,
         hidden: NodeId,
     ) -> Option<Option<Arc<[u8]>>> {
         meta.hard_link = true;
-        let target = self.landing_path(entry.link_target.as_deref()?);
+        let target = self.landing_path(entry.link_target?);
         let found = self
             .tree
             .find(ROOT, &target)
@@ -799,9 +795,9 @@ fn join_child(dir: &str, name: &str) -> String {
 /// the captured body.
 fn last_entry_by_captured_path(index: &LayerIndex) -> HashMap<&str, usize> {
     let mut last = HashMap::new();
-    for (position, entry) in index.entries.iter().enumerate() {
-        if index.captured.contains_key(&entry.path) {
-            last.insert(entry.path.as_str(), position);
+    for (position, entry) in index.entries().iter().enumerate() {
+        if index.captured.contains_key(entry.path) {
+            last.insert(entry.path, position);
         }
     }
     last
@@ -809,120 +805,71 @@ fn last_entry_by_captured_path(index: &LayerIndex) -> HashMap<&str, usize> {
 /// Returns the kind and mode a layer entry has once extracted: for a hard link, those of the
 /// file it links to (looked up in the same layer first, then in the lower layers).
 ///
-/// Checks call this for every entry. For layers produced by the walk, one merge resolves the
-/// hard links of the whole slice, and the results are kept for later calls with the same
-/// layers, recognised by [`LayerIndex::walk_id`] and the address and length of each entry
-/// vector. For indexes built by hand (`walk_id` 0) each call merges again. A [`FinalFs`]
-/// already built returns the same through [`FinalFs::hard_link_kind_and_mode`].
-/// Out-of-range indices give `(EntryKind::File, 0)`.
+/// Each call with a hard link merges `layers` again; a [`FinalFs`] already built answers
+/// the same through [`FinalFs::hard_link_kind_and_mode`]. Out-of-range indices give
+/// `(EntryKind::File, 0)`.
 pub fn effective_kind_and_mode(
     layers: &[LayerIndex],
     layer: usize,
     entry_index: usize,
 ) -> (EntryKind, u32) {
-    let Some(entry) = layers.get(layer).and_then(|l| l.entries.get(entry_index)) else {
+    let Some(entry) = layers.get(layer).and_then(|l| l.entries().get(entry_index)) else {
         return (EntryKind::File, 0);
     };
     if entry.kind != EntryKind::HardLink {
         return (entry.kind, entry.mode);
     }
-    let fallback = (entry.kind, entry.mode);
-    let Some(key) = HardLinkCacheKey::of(layers) else {
-        let fs = FinalFs::build(layers);
-        return fs
-            .hard_link_kind_and_mode(layer, entry_index)
-            .unwrap_or(fallback);
-    };
-    let mut cache = HARD_LINK_CACHE
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if cache.as_ref().is_none_or(|cached| cached.key != key) {
-        let results = FinalFs::build(layers).hard_links;
-        *cache = Some(HardLinkCache { key, results });
-    }
-    cache
-        .as_ref()
-        .and_then(|cached| cached.results.get(&(layer, entry_index)).copied())
-        .unwrap_or(fallback)
-}
-
-/// Hard link results of the last `layers` slice given to [`effective_kind_and_mode`].
-static HARD_LINK_CACHE: Mutex<Option<HardLinkCache>> = Mutex::new(None);
-
-struct HardLinkCache {
-    key: HardLinkCacheKey,
-    results: HashMap<(usize, usize), (EntryKind, u32)>,
-}
-
-/// Identity of a `layers` slice: per layer, its walk id and the address and length of its
-/// entries.
-#[derive(PartialEq, Eq)]
-struct HardLinkCacheKey(Vec<(u64, usize, usize)>);
-
-impl HardLinkCacheKey {
-    /// Returns `None` when a layer was built by hand, because its contents have no identity.
-    fn of(layers: &[LayerIndex]) -> Option<Self> {
-        layers
-            .iter()
-            .map(|l| {
-                (l.walk_id != 0).then_some((
-                    l.walk_id,
-                    l.entries.as_ptr() as usize,
-                    l.entries.len(),
-                ))
-            })
-            .collect::<Option<Vec<_>>>()
-            .map(Self)
-    }
+    FinalFs::build(layers)
+        .hard_link_kind_and_mode(layer, entry_index)
+        .unwrap_or((entry.kind, entry.mode))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn entry(path: &str, kind: EntryKind, mode: u32, link_target: Option<&str>) -> LayerEntry {
+    fn entry<'a>(
+        path: &'a str,
+        kind: EntryKind,
+        mode: u32,
+        link_target: Option<&'a str>,
+    ) -> LayerEntry<'a> {
         LayerEntry {
-            path: path.to_string(),
+            path,
             kind,
             mode,
-            link_target: link_target.map(String::from),
+            link_target,
             size: 0,
         }
     }
 
-    fn file(path: &str, mode: u32) -> LayerEntry {
+    fn file(path: &str, mode: u32) -> LayerEntry<'_> {
         entry(path, EntryKind::File, mode, None)
     }
 
-    fn dir(path: &str) -> LayerEntry {
+    fn dir(path: &str) -> LayerEntry<'_> {
         entry(path, EntryKind::Directory, 0o755, None)
     }
 
-    fn symlink(path: &str, target: &str) -> LayerEntry {
+    fn symlink<'a>(path: &'a str, target: &'a str) -> LayerEntry<'a> {
         entry(path, EntryKind::Symlink, 0o777, Some(target))
     }
 
-    fn hard_link(path: &str, target: &str, mode: u32) -> LayerEntry {
+    fn hard_link<'a>(path: &'a str, target: &'a str, mode: u32) -> LayerEntry<'a> {
         entry(path, EntryKind::HardLink, mode, Some(target))
     }
 
-    fn layer(entries: Vec<LayerEntry>) -> LayerIndex {
-        LayerIndex {
-            entries,
-            ..LayerIndex::default()
-        }
+    fn layer(entries: Vec<LayerEntry<'_>>) -> LayerIndex {
+        LayerIndex::from_entries(entries)
     }
 
-    fn layer_with_bodies(entries: Vec<LayerEntry>, bodies: &[(&str, &[u8])]) -> LayerIndex {
-        let captured = bodies
+    fn layer_with_bodies(entries: Vec<LayerEntry<'_>>, bodies: &[(&str, &[u8])]) -> LayerIndex {
+        let mut index = LayerIndex::from_entries(entries);
+        index.captured = bodies
             .iter()
             .map(|(path, body)| (path.to_string(), body.to_vec()))
             .collect();
-        LayerIndex {
-            entries,
-            captured,
-            ..LayerIndex::default()
-        }
+        index
     }
 
     #[test]
@@ -1150,22 +1097,6 @@ mod tests {
     }
 
     #[test]
-    fn effective_kind_cache_follows_walk_ids() {
-        let mut layers = vec![
-            layer(vec![file("/bin/su", 0o4755)]),
-            layer(vec![hard_link("/usr/bin/su2", "/bin/su", 0o644)]),
-        ];
-        layers[0].walk_id = 1001;
-        layers[1].walk_id = 1002;
-        let first = effective_kind_and_mode(&layers, 1, 0);
-        layers[0] = layer(vec![file("/bin/su", 0o755)]);
-        layers[0].walk_id = 1003;
-        let second = effective_kind_and_mode(&layers, 1, 0);
-        assert_eq!(first, (EntryKind::File, 0o4755));
-        assert_eq!(second, (EntryKind::File, 0o755));
-    }
-
-    #[test]
     fn hard_link_prefers_same_layer_target() {
         let layers = [
             layer(vec![file("/a", 0o600)]),
@@ -1315,16 +1246,16 @@ mod tests {
     fn resolve_hop_limit() {
         // A chain of links /l0 -> /l1 -> ... -> /lN -> /target needs N + 1 hops.
         let chain = |links: usize| {
-            let mut entries = vec![file("/target", 0)];
+            let mut index = layer(vec![file("/target", 0)]);
             for i in 0..links {
                 let next = if i + 1 == links {
                     "/target".to_string()
                 } else {
                     format!("/l{}", i + 1)
                 };
-                entries.push(symlink(&format!("/l{i}"), &next));
+                index.push(symlink(&format!("/l{i}"), &next));
             }
-            FinalFs::build(&[layer(entries)])
+            FinalFs::build(&[index])
         };
         assert_eq!(
             chain(MAX_SYMLINK_HOPS).resolve("/l0").as_deref(),

@@ -167,7 +167,7 @@ async fn read_layers(
                 .await
                 .map_err(|e| ScanError::pull(stage, e.to_string()))?;
             if let Some(progress) = progress {
-                let entries = layer.entries.len();
+                let entries = layer.entries().len();
                 progress(Progress::LayerDone {
                     index,
                     digest: descriptor.digest,

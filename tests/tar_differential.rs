@@ -194,14 +194,14 @@ async fn walk_outcome(blob: &[u8]) -> Outcome {
     match result {
         Ok(index) => Outcome::Entries(
             index
-                .entries
-                .into_iter()
+                .entries()
+                .iter()
                 .map(|entry| Entry {
-                    path: entry.path,
+                    path: entry.path.to_string(),
                     kind: entry.kind,
                     mode: entry.mode,
                     size: i64::try_from(entry.size).expect("size fits i64"),
-                    link: entry.link_target,
+                    link: entry.link_target.map(str::to_string),
                 })
                 .collect(),
         ),

@@ -67,7 +67,7 @@ fn strip_version(name: &str) -> &str {
 
 pub fn check(context: &ScanContext) -> Outcome {
     let found = find_entries(context, |layer, entry, kind, mode| {
-        compiler_name(file_name(&entry.path)).is_some()
+        compiler_name(file_name(entry.path)).is_some()
             && is_program(context, layer, entry, kind, mode)
     });
     outcome(found, "compiler executables")

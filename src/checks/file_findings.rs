@@ -36,7 +36,7 @@ const NOT_PROGRAM_DIRS: &[&str] = &["/etc/init.d/", "/usr/lib/apt/methods/", "/u
 pub fn is_program(
     context: &ScanContext,
     layer: usize,
-    entry: &LayerEntry,
+    entry: &LayerEntry<'_>,
     kind: EntryKind,
     mode: u32,
 ) -> bool {
@@ -48,7 +48,7 @@ pub fn is_program(
     }
     match kind {
         EntryKind::File => mode & 0o111 != 0,
-        EntryKind::Symlink => symlink_reaches_program(context, layer, &entry.path),
+        EntryKind::Symlink => symlink_reaches_program(context, layer, entry.path),
         _ => false,
     }
 }
@@ -72,25 +72,25 @@ fn symlink_reaches_program(context: &ScanContext, layer: usize, path: &str) -> b
 /// where `kind` and `mode` are those of the extracted file (for a hard link, its target's).
 pub fn find_entries(
     context: &ScanContext,
-    matches: impl Fn(usize, &LayerEntry, EntryKind, u32) -> bool,
+    matches: impl Fn(usize, &LayerEntry<'_>, EntryKind, u32) -> bool,
 ) -> Vec<FileFinding> {
     let mut found = BTreeSet::new();
     for (layer_index, layer) in context.layers.iter().enumerate() {
-        for (entry_index, entry) in layer.entries.iter().enumerate() {
-            if is_whiteout(&entry.path) {
+        for (entry_index, entry) in layer.entries().iter().enumerate() {
+            if is_whiteout(entry.path) {
                 continue;
             }
             let (kind, mode) = context
                 .fs
                 .hard_link_kind_and_mode(layer_index, entry_index)
                 .unwrap_or((entry.kind, entry.mode));
-            if matches(layer_index, entry, kind, mode) {
+            if matches(layer_index, &entry, kind, mode) {
                 // NOTE: when one layer has two entries at a path, `present` speaks of the path,
                 // not of which of the two entries the runtime keeps.
                 found.insert(FileFinding {
                     layer: layer_index,
-                    path: entry.path.clone(),
-                    present: context.fs.is_present(layer_index, &entry.path),
+                    path: entry.path.to_string(),
+                    present: context.fs.is_present(layer_index, entry.path),
                 });
             }
         }

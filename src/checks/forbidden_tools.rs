@@ -90,7 +90,7 @@ pub const SOCAT_INFO: CheckInfo = critical(
 
 fn check_names(context: &ScanContext, names: &[&str], what: &str) -> Outcome {
     let found = find_entries(context, |layer, entry, kind, mode| {
-        names.contains(&file_name(&entry.path)) && is_program(context, layer, entry, kind, mode)
+        names.contains(&file_name(entry.path)) && is_program(context, layer, entry, kind, mode)
     });
     outcome(found, what)
 }

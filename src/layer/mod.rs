@@ -36,19 +36,20 @@ pub enum EntryKind {
     Fifo,
 }
 
-/// One entry of a layer tar, after PAX and GNU extensions are applied.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LayerEntry {
+/// One entry of a layer tar, after PAX and GNU extensions are applied, as a view into its
+/// [`LayerIndex`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LayerEntry<'a> {
     /// Absolute, normalised path: starts with `/`, no `.` or `..` parts, no trailing `/`.
     /// Whiteout markers keep their `.wh.` file name. Non-UTF-8 bytes are escaped as described
     /// in the module documentation.
-    pub path: String,
+    pub path: &'a str,
     pub kind: EntryKind,
     /// Permission and special bits (`0o7777` mask) from the header.
     pub mode: u32,
     /// Symlink target as written in the tar (may be relative), or the normalised absolute path
     /// of a hard link's target.
-    pub link_target: Option<String>,
+    pub link_target: Option<&'a str>,
     /// Size of the file contents in bytes (the expanded size for sparse files).
     pub size: u64,
 }
@@ -67,11 +68,11 @@ pub const WHITEOUT_PREFIX: &str = ".wh.";
 /// File name of the opaque directory marker.
 pub const OPAQUE_MARKER: &str = ".wh..wh..opq";
 
-impl LayerEntry {
+impl<'a> LayerEntry<'a> {
     /// Returns the whiteout this entry stands for, or `None` for an ordinary entry. Any entry
     /// type counts: runtimes look only at the file name.
-    pub fn whiteout(&self) -> Option<Whiteout<'_>> {
-        let (dir, name) = split_parent(&self.path);
+    pub fn whiteout(&self) -> Option<Whiteout<'a>> {
+        let (dir, name) = split_parent(self.path);
         if name == OPAQUE_MARKER {
             return Some(Whiteout::Opaque { dir });
         }
@@ -81,19 +82,161 @@ impl LayerEntry {
 }
 
 /// All entries of one layer plus the bodies of the small files the checks read.
+///
+/// The index keeps an entry for every file of the layer, so it stores them compactly: a fixed
+/// record per entry, and its path and link target in one string for the whole layer. By our
+/// estimate an entry then costs about 80 bytes, against about 125 bytes as two strings of its
+/// own.
 #[derive(Debug, Clone, Default)]
 pub struct LayerIndex {
     /// The layer's digest as given in the manifest, for example `sha256:ab12…`.
     pub digest: String,
     /// Entries in archive order; a later entry with the same path replaces an earlier one.
-    pub entries: Vec<LayerEntry>,
+    records: Vec<EntryRecord>,
+    /// The paths and link targets of `records`, each link target right after its path.
+    text: String,
     /// Bodies of captured files, by normalised path (the last entry of that path wins: when
     /// the last entry is not a captured file, the path has no body here).
     pub captured: std::collections::BTreeMap<String, Vec<u8>>,
-    /// Number of the walk that produced this index, unique within the process; 0 for an index
-    /// built by hand. [`crate::filesystem::effective_kind_and_mode`] caches results by it, so
-    /// an index must not be modified after the walk.
-    pub walk_id: u64,
+}
+
+/// [`LayerEntry`] as the index stores it.
+#[derive(Debug, Clone, Copy)]
+struct EntryRecord {
+    /// Offset of the path in [`LayerIndex::text`].
+    start: u32,
+    path_len: u32,
+    /// Length of the link target after the path, or [`NO_LINK`].
+    link_len: u32,
+    mode: u32,
+    size: u64,
+    kind: EntryKind,
+}
+
+/// [`EntryRecord::link_len`] of an entry without link target.
+const NO_LINK: u32 = u32::MAX;
+
+/// Largest text of one [`LayerIndex`], because offsets are 32 bits. The walk reports a layer
+/// with more as over its index limit.
+pub const MAX_INDEX_TEXT: u64 = u32::MAX as u64 - 1;
+
+/// The entries of a [`LayerIndex`], in archive order.
+#[derive(Debug, Clone, Copy)]
+pub struct Entries<'a> {
+    records: &'a [EntryRecord],
+    text: &'a str,
+}
+
+impl<'a> Entries<'a> {
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    pub fn get(&self, index: usize) -> Option<LayerEntry<'a>> {
+        self.records.get(index).map(|record| self.view(record))
+    }
+
+    pub fn first(&self) -> Option<LayerEntry<'a>> {
+        self.get(0)
+    }
+
+    pub fn iter(self) -> impl DoubleEndedIterator<Item = LayerEntry<'a>> + ExactSizeIterator + 'a {
+        let Self { records, text } = self;
+        records.iter().map(move |record| view(text, record))
+    }
+
+    fn view(&self, record: &EntryRecord) -> LayerEntry<'a> {
+        view(self.text, record)
+    }
+}
+
+fn view<'a>(text: &'a str, record: &EntryRecord) -> LayerEntry<'a> {
+    let start = record.start as usize;
+    let path_end = start + record.path_len as usize;
+    let link_target = (record.link_len != NO_LINK).then(|| {
+        text.get(path_end..path_end + record.link_len as usize)
+            .unwrap_or_default()
+    });
+    LayerEntry {
+        path: text.get(start..path_end).unwrap_or_default(),
+        kind: record.kind,
+        mode: record.mode,
+        link_target,
+        size: record.size,
+    }
+}
+
+impl LayerIndex {
+    /// Returns an empty index for the layer with `digest`.
+    pub fn new(digest: &str) -> Self {
+        Self {
+            digest: digest.to_string(),
+            ..Self::default()
+        }
+    }
+
+    /// Returns an index of `entries`, without digest or captured bodies. Entries whose text
+    /// would pass [`MAX_INDEX_TEXT`] are left out.
+    pub fn from_entries<'e>(entries: impl IntoIterator<Item = LayerEntry<'e>>) -> Self {
+        let mut index = Self::default();
+        for entry in entries {
+            index.push(entry);
+        }
+        index
+    }
+
+    /// Returns the entries in archive order.
+    pub fn entries(&self) -> Entries<'_> {
+        Entries {
+            records: &self.records,
+            text: &self.text,
+        }
+    }
+
+    /// Returns the number of bytes that `entry` adds to the index's text.
+    pub fn text_len(entry: &LayerEntry<'_>) -> u64 {
+        (entry.path.len() + entry.link_target.map_or(0, str::len)) as u64
+    }
+
+    /// Appends `entry`. Returns `false`, and leaves the index as it was, when the index's text
+    /// would exceed [`MAX_INDEX_TEXT`].
+    pub fn push(&mut self, entry: LayerEntry<'_>) -> bool {
+        let end = self.text.len() as u64 + Self::text_len(&entry);
+        let (Ok(start), Ok(path_len)) = (
+            u32::try_from(self.text.len()),
+            u32::try_from(entry.path.len()),
+        ) else {
+            return false;
+        };
+        if end > MAX_INDEX_TEXT {
+            return false;
+        }
+        self.text.push_str(entry.path);
+        let link_len = entry.link_target.map_or(NO_LINK, |target| {
+            self.text.push_str(target);
+            // Fits: the whole text is under `MAX_INDEX_TEXT`.
+            u32::try_from(target.len()).unwrap_or(NO_LINK)
+        });
+        self.records.push(EntryRecord {
+            start,
+            path_len,
+            link_len,
+            mode: entry.mode,
+            size: entry.size,
+            kind: entry.kind,
+        });
+        true
+    }
+
+    /// Releases the spare capacity of the index, which lives until the checks have run.
+    pub fn shrink_to_fit(&mut self) {
+        self.records.shrink_to_fit();
+        self.text.shrink_to_fit();
+    }
 }
 
 /// File names whose bodies the walk keeps (when at most [`WalkLimits::max_captured_file`]

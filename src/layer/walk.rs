@@ -25,7 +25,6 @@ use super::{
 use crate::digest::{DigestError, HashingReader, Sha256Digest};
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, ReadBuf};
 
@@ -48,7 +47,8 @@ pub struct WalkLimits {
     /// Maximum total size of the captured bodies of one layer, in bytes.
     pub max_captured_total: u64,
     /// Maximum memory of one layer index, in bytes: paths, link targets and an estimated 64
-    /// bytes per entry for the rest of the record.
+    /// bytes per entry for the rest of the record. Whatever this limit, the paths and link
+    /// targets of one layer cannot pass 4 GiB ([`super::MAX_INDEX_TEXT`]).
     pub max_index_bytes: u64,
     /// Maximum size of one layer once decompressed, in bytes. Memory stays flat whatever the
     /// size, but a small blob can inflate to terabytes (a decompression bomb), and this bounds
@@ -72,9 +72,6 @@ impl Default for WalkLimits {
 /// Default of [`WalkLimits::max_unpacked_size`]: 64 GiB, above any layer that a registry
 /// would reasonably serve.
 pub const DEFAULT_MAX_UNPACKED_SIZE: u64 = 64 << 30;
-
-/// Source of [`LayerIndex::walk_id`]; 0 is left for indexes built by hand.
-static NEXT_WALK_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Estimated fixed cost of one stored entry, for [`WalkLimits::max_index_bytes`].
 const ENTRY_OVERHEAD_BYTES: u64 = 64;
@@ -331,15 +328,9 @@ async fn read_uncompressed<R: AsyncRead + Unpin + Send>(
         limit: limits.max_unpacked_size,
     };
 
-    let walk_id = NEXT_WALK_ID.fetch_add(1, Ordering::Relaxed);
-    let mut index = LayerIndex {
-        digest: digest.to_string(),
-        walk_id,
-        ..Default::default()
-    };
+    let mut index = LayerIndex::new(digest);
     walk_tar(&mut reader, limits, &mut index, &errors).await?;
-    // The vector grew by doubling, and the index lives until the checks have run.
-    index.entries.shrink_to_fit();
+    index.shrink_to_fit();
     let drained = reader.drain().await;
     drained.map_err(|e| errors.convert(e, reader.position()))?;
     drop(reader);
@@ -361,9 +352,10 @@ async fn walk_tar<R: AsyncRead + Unpin>(
             return Ok(());
         };
         totals.count_entry(limits)?;
-        let Some(layer_entry) = read_entry(&entry, limits)? else {
+        let Some(read) = read_entry(&entry, limits)? else {
             continue;
         };
+        let layer_entry = read.view();
         let capture = Capture {
             limits,
             errors,
@@ -373,7 +365,11 @@ async fn walk_tar<R: AsyncRead + Unpin>(
             .keep_body(reader, &layer_entry, index, &mut totals)
             .await?;
         totals.add_index_bytes(&layer_entry, limits)?;
-        index.entries.push(layer_entry);
+        if !index.push(layer_entry) {
+            return Err(LayerError::IndexTooLarge {
+                limit: limits.max_index_bytes,
+            });
+        }
     }
 }
 
@@ -398,11 +394,10 @@ impl Totals {
 
     fn add_index_bytes(
         &mut self,
-        entry: &LayerEntry,
+        entry: &LayerEntry<'_>,
         limits: &WalkLimits,
     ) -> Result<(), LayerError> {
-        let target = entry.link_target.as_ref().map_or(0, String::len);
-        let cost = (entry.path.len() + target) as u64 + ENTRY_OVERHEAD_BYTES;
+        let cost = LayerIndex::text_len(entry) + ENTRY_OVERHEAD_BYTES;
         self.index_bytes = self.index_bytes.saturating_add(cost);
         if self.index_bytes > limits.max_index_bytes {
             return Err(LayerError::IndexTooLarge {
@@ -413,9 +408,30 @@ impl Totals {
     }
 }
 
-/// Converts one tar entry into a [`LayerEntry`], or `None` for entries that runtimes skip
+/// A [`LayerEntry`] read from the tar, before the index stores it.
+struct ReadEntry {
+    path: String,
+    kind: EntryKind,
+    mode: u32,
+    link_target: Option<String>,
+    size: u64,
+}
+
+impl ReadEntry {
+    fn view(&self) -> LayerEntry<'_> {
+        LayerEntry {
+            path: &self.path,
+            kind: self.kind,
+            mode: self.mode,
+            link_target: self.link_target.as_deref(),
+            size: self.size,
+        }
+    }
+}
+
+/// Converts one tar entry into a [`ReadEntry`], or `None` for entries that runtimes skip
 /// (global PAX headers).
-fn read_entry(entry: &TarEntry, limits: &WalkLimits) -> Result<Option<LayerEntry>, LayerError> {
+fn read_entry(entry: &TarEntry, limits: &WalkLimits) -> Result<Option<ReadEntry>, LayerError> {
     if entry.typeflag == b'g' {
         // Go's archive/tar returns global PAX headers as entries without applying them to
         // later ones, and containerd and moby skip them.
@@ -437,7 +453,7 @@ fn read_entry(entry: &TarEntry, limits: &WalkLimits) -> Result<Option<LayerEntry
     let link_target = read_link_target(&entry.linkname, kind, &path, limits)?;
     // The reader rejects negative sizes of files, and other kinds have size 0 here.
     let size = u64::try_from(entry.size).unwrap_or(0);
-    Ok(Some(LayerEntry {
+    Ok(Some(ReadEntry {
         path,
         kind,
         mode,
@@ -538,11 +554,11 @@ impl Capture<'_> {
     async fn keep_body<R: AsyncRead + Unpin>(
         &self,
         reader: &mut TarReader<R>,
-        layer_entry: &LayerEntry,
+        layer_entry: &LayerEntry<'_>,
         index: &mut LayerIndex,
         totals: &mut Totals,
     ) -> Result<(), LayerError> {
-        let path = &layer_entry.path;
+        let path = layer_entry.path;
         if let Some(old) = index.captured.remove(path) {
             totals.captured_bytes = totals.captured_bytes.saturating_sub(old.len() as u64);
         }
@@ -553,7 +569,7 @@ impl Capture<'_> {
         let size = self.check_size(path, layer_entry.size, totals)?;
         let body = reader.read_data(size).await;
         let body = body.map_err(|e| self.errors.convert(e, reader.position()))?;
-        index.captured.insert(path.clone(), body);
+        index.captured.insert(path.to_string(), body);
         Ok(())
     }
 
