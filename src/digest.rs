@@ -109,6 +109,8 @@ pub struct HashingReader<R> {
 
 /// Where the running hash of a [`HashingReader`] is computed.
 enum Hasher {
+    /// No hash: the reader only counts bytes.
+    Off,
     Inline(Sha256),
     Thread {
         pending: Vec<u8>,
@@ -127,6 +129,16 @@ impl<R> HashingReader<R> {
         }
     }
 
+    /// Wraps `inner` to count its bytes without hashing them, for a stream that another reader
+    /// already verifies. [`HashingReader::digest`] then fails.
+    pub fn counting(inner: R) -> Self {
+        Self {
+            inner,
+            hasher: Hasher::Off,
+            bytes_read: 0,
+        }
+    }
+
     /// Returns the number of bytes read through the wrapper so far.
     pub fn bytes_read(&self) -> u64 {
         self.bytes_read
@@ -135,6 +147,7 @@ impl<R> HashingReader<R> {
     fn update(&mut self, bytes: &[u8]) {
         self.bytes_read = self.bytes_read.saturating_add(bytes.len() as u64);
         match &mut self.hasher {
+            Hasher::Off => {}
             Hasher::Inline(sha256) => {
                 sha256.update(bytes);
                 if self.bytes_read >= INLINE_HASH_BYTES {
@@ -184,6 +197,11 @@ impl<R> HashingReader<R> {
     pub async fn digest(&mut self) -> io::Result<Sha256Digest> {
         let hasher = std::mem::replace(&mut self.hasher, Hasher::Inline(Sha256::new()));
         let sha256 = match hasher {
+            Hasher::Off => {
+                return Err(io::Error::other(
+                    "the reader counted bytes without hashing them",
+                ));
+            }
             Hasher::Inline(sha256) => sha256,
             Hasher::Thread {
                 pending,
@@ -272,6 +290,16 @@ mod tests {
             reader.digest().await.ok().map(|d| d.to_string()).as_deref(),
             Some("sha256:b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9")
         );
+    }
+
+    #[tokio::test]
+    async fn counting_reader_counts_without_digest() {
+        let data = b"hello world".to_vec();
+        let mut reader = HashingReader::counting(&data[..]);
+        let mut out = Vec::new();
+        reader.read_to_end(&mut out).await.expect("read");
+        assert_eq!(reader.bytes_read(), 11);
+        assert!(reader.digest().await.is_err());
     }
 
     #[tokio::test]

@@ -3,7 +3,7 @@
 use crate::checks::{self, CheckResult, ScanContext};
 use crate::error::{ScanError, Stage};
 use crate::filesystem::FinalFs;
-use crate::layer::{LayerIndex, WalkLimits, walk_layer};
+use crate::layer::{LayerIndex, WalkLimits, walk_checked_layer, walk_layer};
 use crate::reference::ImageRef;
 use crate::source::{self, ResolvedImage, Source, SourceOptions};
 use std::sync::Arc;
@@ -163,9 +163,13 @@ async fn read_layers(
                 digest: descriptor.digest.clone(),
             };
             let blob = source.open_layer(index, &descriptor).await?;
-            let layer = walk_layer(blob, &descriptor.digest, diff_id.as_deref(), &limits)
-                .await
-                .map_err(|e| ScanError::pull(stage, e.to_string()))?;
+            let (digest, diff_id) = (&descriptor.digest, diff_id.as_deref());
+            let walked = if source.checks_layer_digests() {
+                walk_checked_layer(blob, digest, diff_id, &limits).await
+            } else {
+                walk_layer(blob, digest, diff_id, &limits).await
+            };
+            let layer = walked.map_err(|e| ScanError::pull(stage, e.to_string()))?;
             if let Some(progress) = progress {
                 let entries = layer.entries().len();
                 progress(Progress::LayerDone {

@@ -19,7 +19,7 @@ mod walk;
 mod tests;
 
 pub use decompress::{Compression, decoder_for, sniff_compression};
-pub use walk::{LayerError, MAX_EXTENSION_BYTES, WalkLimits, walk_layer};
+pub use walk::{LayerError, MAX_EXTENSION_BYTES, WalkLimits, walk_checked_layer, walk_layer};
 
 /// The type of a tar entry, as the container runtime would create it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -295,6 +295,16 @@ async fn digest_mismatch_wins_over_tar_error() {
 }
 
 #[tokio::test]
+async fn checked_walk_leaves_digest_to_reader() {
+    // The registry's blob stream checks the digest; the walk must not fail on it again.
+    let blob = gzip(&two_files());
+    let other = format!("sha256:{}", "0".repeat(64));
+    let result = walk_checked_layer(&blob[..], &other, None, &WalkLimits::default()).await;
+    let index = result.expect("walk of a blob whose reader checks the digest");
+    assert_eq!(paths(&index), ["/etc/hosts", "/bin/sh"]);
+}
+
+#[tokio::test]
 async fn diff_id_mismatch_is_rejected() {
     let tar = two_files();
     let blob = gzip(&tar);
@@ -314,6 +324,13 @@ async fn diff_id_mismatch_is_rejected() {
     let message = error.to_string();
     assert!(message.contains(&wrong), "{message}");
     assert!(message.contains(&sha256(&tar)), "{message}");
+    // A walk that leaves the blob's digest to its reader still checks the diff_id.
+    let limits = WalkLimits::default();
+    let checked = walk_checked_layer(&blob[..], &sha256(&blob), Some(&wrong), &limits).await;
+    assert!(
+        matches!(checked, Err(LayerError::DiffIdMismatch { .. })),
+        "{checked:?}"
+    );
 }
 
 #[tokio::test]

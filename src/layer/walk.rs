@@ -271,13 +271,49 @@ pub async fn walk_layer(
     diff_id: Option<&str>,
     limits: &WalkLimits,
 ) -> Result<LayerIndex, LayerError> {
+    walk_blob(blob, digest, diff_id, limits, BlobCheck::Walk).await
+}
+
+/// Reads a layer blob as [`walk_layer`] does, for a blob whose reader checks the manifest's
+/// digest itself and fails its last read on a mismatch, as registry blob streams do. The walk
+/// then does not hash the blob a second time. It still rejects a digest that is not SHA-256,
+/// and still checks the diff_id.
+pub async fn walk_checked_layer(
+    blob: impl AsyncRead + Unpin + Send,
+    digest: &str,
+    diff_id: Option<&str>,
+    limits: &WalkLimits,
+) -> Result<LayerIndex, LayerError> {
+    walk_blob(blob, digest, diff_id, limits, BlobCheck::Reader).await
+}
+
+/// The component that checks the digest of a layer blob.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BlobCheck {
+    /// The walk hashes the blob.
+    Walk,
+    /// The blob's reader fails on a mismatch, so the walk only counts its bytes.
+    Reader,
+}
+
+async fn walk_blob(
+    blob: impl AsyncRead + Unpin + Send,
+    digest: &str,
+    diff_id: Option<&str>,
+    limits: &WalkLimits,
+    check: BlobCheck,
+) -> Result<LayerIndex, LayerError> {
     let expected = Sha256Digest::parse(digest).map_err(LayerError::InvalidDigest)?;
     let expected_diff_id = diff_id
         .map(Sha256Digest::parse)
         .transpose()
         .map_err(LayerError::InvalidDiffId)?;
 
-    let mut compressed = HashingReader::new(TagErrors::new(blob, StreamStage::Blob));
+    let blob = TagErrors::new(blob, StreamStage::Blob);
+    let mut compressed = match check {
+        BlobCheck::Walk => HashingReader::new(blob),
+        BlobCheck::Reader => HashingReader::counting(blob),
+    };
     let walked = read_uncompressed(&mut compressed, digest, limits).await;
     if let Err(error) = &walked
         && error.skips_digest_check()
@@ -286,13 +322,15 @@ pub async fn walk_layer(
     }
 
     let drained = tokio::io::copy(&mut compressed, &mut tokio::io::sink()).await;
-    let actual = compressed.digest().await.map_err(LayerError::Read)?;
-    if drained.is_ok() && actual != expected {
-        return Err(LayerError::DigestMismatch {
-            expected: digest.to_string(),
-            actual: actual.to_string(),
-            bytes: compressed.bytes_read(),
-        });
+    if check == BlobCheck::Walk {
+        let actual = compressed.digest().await.map_err(LayerError::Read)?;
+        if drained.is_ok() && actual != expected {
+            return Err(LayerError::DigestMismatch {
+                expected: digest.to_string(),
+                actual: actual.to_string(),
+                bytes: compressed.bytes_read(),
+            });
+        }
     }
     let (index, uncompressed_digest, uncompressed_bytes) = walked?;
     drained.map_err(LayerError::Read)?;

@@ -265,8 +265,8 @@ impl Fetcher {
     }
 
     /// Opens a layer blob as a stream of exactly `descriptor.size` bytes. The request is
-    /// retried until the first byte arrives. The stream checks the digest at its end, and the
-    /// layer walk checks it again.
+    /// retried until the first byte arrives. The stream checks the digest at its end, so the
+    /// layer walk does not hash it again.
     pub async fn open_blob(
         &self,
         descriptor: &Descriptor,

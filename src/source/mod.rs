@@ -93,6 +93,13 @@ impl Source {
         }
     }
 
+    /// Tells whether the readers of [`Source::open_layer`] check each blob's digest themselves,
+    /// failing their last read on a mismatch. Registry streams do, so that the error names the
+    /// host that sent the bytes. Local files are checked by the layer walk.
+    pub fn checks_layer_digests(&self) -> bool {
+        matches!(self, Source::Registry(_))
+    }
+
     /// Returns the registry host or local path the image comes from, for messages.
     pub fn location(&self) -> String {
         match self {
