@@ -97,14 +97,16 @@ const HASH_CHUNK_BYTES: usize = 256 << 10;
 /// hashing thread never waits on the runtime, so this cannot deadlock.
 const HASH_QUEUE_CHUNKS: usize = 2;
 
-/// A reader that computes the SHA-256 and length of everything read through it. Once the
-/// stream passes [`INLINE_HASH_BYTES`], it hashes on a thread of the runtime's blocking pool,
-/// so SHA-256 runs on another core than the decompression that reads from it, at the cost of
-/// one copy of the bytes.
+/// A reader that computes the SHA-256 and length of everything read through it. Made with
+/// [`HashingReader::new`], it hashes on a thread of the runtime's blocking pool once the stream
+/// passes [`INLINE_HASH_BYTES`], so SHA-256 runs on another core than a decompression that
+/// runs on the reading thread, at the cost of one copy of the bytes.
 pub struct HashingReader<R> {
     inner: R,
     hasher: Hasher,
     bytes_read: u64,
+    /// Whether the hash moves to a thread of its own after [`INLINE_HASH_BYTES`].
+    offload: bool,
 }
 
 /// Where the running hash of a [`HashingReader`] is computed.
@@ -120,12 +122,23 @@ enum Hasher {
 }
 
 impl<R> HashingReader<R> {
-    /// Wraps `inner` with an empty hash.
+    /// Wraps `inner` with an empty hash, computed on a thread of its own for long streams.
     pub fn new(inner: R) -> Self {
         Self {
             inner,
             hasher: Hasher::Inline(Sha256::new()),
             bytes_read: 0,
+            offload: true,
+        }
+    }
+
+    /// Wraps `inner` with an empty hash, always computed on the reading thread. This suits a
+    /// stream whose producer already works on another thread: the hash then costs no copy and
+    /// no hand-over between threads.
+    pub fn inline(inner: R) -> Self {
+        Self {
+            offload: false,
+            ..Self::new(inner)
         }
     }
 
@@ -136,6 +149,7 @@ impl<R> HashingReader<R> {
             inner,
             hasher: Hasher::Off,
             bytes_read: 0,
+            offload: false,
         }
     }
 
@@ -150,7 +164,7 @@ impl<R> HashingReader<R> {
             Hasher::Off => {}
             Hasher::Inline(sha256) => {
                 sha256.update(bytes);
-                if self.bytes_read >= INLINE_HASH_BYTES {
+                if self.offload && self.bytes_read >= INLINE_HASH_BYTES {
                     self.start_thread();
                 }
             }

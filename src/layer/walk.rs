@@ -311,7 +311,9 @@ async fn walk_blob(
 
     let blob = TagErrors::new(blob, StreamStage::Blob);
     let mut compressed = match check {
-        BlobCheck::Walk => HashingReader::new(blob),
+        // The blob's hash stays on the reading thread. For gzip, the common case, inflating
+        // runs on a thread of its own, so the reading thread has time to spare.
+        BlobCheck::Walk => HashingReader::inline(blob),
         BlobCheck::Reader => HashingReader::counting(blob),
     };
     let walked = read_uncompressed(&mut compressed, digest, limits).await;
@@ -359,7 +361,14 @@ async fn read_uncompressed<R: AsyncRead + Unpin + Send>(
         .map_err(LayerError::Read)?;
     let decoder = decoder_for(compression, prefixed);
     let decoder = TagErrors::new(decoder, StreamStage::Decompress);
-    let mut uncompressed = HashingReader::new(SizeCap::new(decoder, limits.max_unpacked_size));
+    let decoder = SizeCap::new(decoder, limits.max_unpacked_size);
+    // Gzip is inflated on a thread of its own, so the tar's hash fits on the reading thread.
+    // Zstd is decoded on the reading thread, and a plain tar is hashed there as the blob, so
+    // for those the tar's hash moves to a thread of its own.
+    let mut uncompressed = match compression {
+        Compression::Gzip => HashingReader::inline(decoder),
+        Compression::Zstd | Compression::None => HashingReader::new(decoder),
+    };
     let mut reader = TarReader::new(&mut uncompressed);
     let errors = ErrorContext {
         compression,
