@@ -97,10 +97,11 @@ const HASH_CHUNK_BYTES: usize = 256 << 10;
 /// hashing thread never waits on the runtime, so this cannot deadlock.
 const HASH_QUEUE_CHUNKS: usize = 2;
 
-/// A reader that computes the SHA-256 and length of everything read through it. Made with
-/// [`HashingReader::new`], it hashes on a thread of the runtime's blocking pool once the stream
-/// passes [`INLINE_HASH_BYTES`], so SHA-256 runs on another core than a decompression that
-/// runs on the reading thread, at the cost of one copy of the bytes.
+/// A reader that computes the SHA-256 and length of everything read through it.
+///
+/// Made with [`HashingReader::new`], it hashes on a thread of the runtime's blocking pool once
+/// the stream passes [`INLINE_HASH_BYTES`]. SHA-256 then runs on another core than a
+/// decompression on the reading thread, at the cost of one copy of the bytes.
 pub struct HashingReader<R> {
     inner: R,
     hasher: Hasher,
