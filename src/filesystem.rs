@@ -127,7 +127,7 @@ struct Node {
 }
 
 /// Nodes of the final filesystem and of the trees that contain what a layer's whiteouts remove.
-/// Every tree starts at a root node without parent; the final filesystem's root is [`ROOT`].
+/// Every tree starts at a root node without parent. The final filesystem's root is [`ROOT`].
 struct Tree {
     nodes: Vec<Node>,
     /// Nodes of discarded subtrees, reused before the vector grows.
@@ -426,7 +426,7 @@ fn components(path: &str) -> impl DoubleEndedIterator<Item = &str> {
 
 /// The merged view of all layers.
 pub struct FinalFs {
-    /// The final filesystem below [`ROOT`]; every path is reached from it, one name at a
+    /// The final filesystem below [`ROOT`]. Every path is reached from the root one name at a
     /// time, so resolving a path costs time in proportion to its length.
     tree: Tree,
     /// Landing paths of entries written through a symlinked parent, by (layer, entry path).
@@ -805,8 +805,8 @@ fn last_entry_by_captured_path(index: &LayerIndex) -> HashMap<&str, usize> {
 /// Returns the kind and mode a layer entry has once extracted: for a hard link, those of the
 /// file it links to (looked up in the same layer first, then in the lower layers).
 ///
-/// Each call with a hard link merges `layers` again; a [`FinalFs`] already built answers
-/// the same through [`FinalFs::hard_link_kind_and_mode`]. Out-of-range indices give
+/// Each call with a hard link merges `layers` again. Where a [`FinalFs`] is already built,
+/// [`FinalFs::hard_link_kind_and_mode`] returns the same without merging. Out-of-range indices give
 /// `(EntryKind::File, 0)`.
 pub fn effective_kind_and_mode(
     layers: &[LayerIndex],

@@ -137,7 +137,9 @@ impl<'a> Entries<'a> {
     }
 
     pub fn get(&self, index: usize) -> Option<LayerEntry<'a>> {
-        self.records.get(index).map(|record| self.view(record))
+        self.records
+            .get(index)
+            .map(|record| view(self.text, record))
     }
 
     pub fn first(&self) -> Option<LayerEntry<'a>> {
@@ -147,10 +149,6 @@ impl<'a> Entries<'a> {
     pub fn iter(self) -> impl DoubleEndedIterator<Item = LayerEntry<'a>> + ExactSizeIterator + 'a {
         let Self { records, text } = self;
         records.iter().map(move |record| view(text, record))
-    }
-
-    fn view(&self, record: &EntryRecord) -> LayerEntry<'a> {
-        view(self.text, record)
     }
 }
 
@@ -205,21 +203,16 @@ impl LayerIndex {
     /// Appends `entry`. Returns `false`, and leaves the index as it was, when the index's text
     /// would exceed [`MAX_INDEX_TEXT`].
     pub fn push(&mut self, entry: LayerEntry<'_>) -> bool {
-        let end = self.text.len() as u64 + Self::text_len(&entry);
-        let (Ok(start), Ok(path_len)) = (
-            u32::try_from(self.text.len()),
-            u32::try_from(entry.path.len()),
-        ) else {
-            return false;
-        };
-        if end > MAX_INDEX_TEXT {
+        if self.text.len() as u64 + Self::text_len(&entry) > MAX_INDEX_TEXT {
             return false;
         }
+        // Every offset and length below fits in 32 bits, because the whole text does.
+        let start = self.text.len() as u32;
+        let path_len = entry.path.len() as u32;
         self.text.push_str(entry.path);
         let link_len = entry.link_target.map_or(NO_LINK, |target| {
             self.text.push_str(target);
-            // Fits: the whole text is under `MAX_INDEX_TEXT`.
-            u32::try_from(target.len()).unwrap_or(NO_LINK)
+            target.len() as u32
         });
         self.records.push(EntryRecord {
             start,

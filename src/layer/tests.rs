@@ -296,7 +296,7 @@ async fn digest_mismatch_wins_over_tar_error() {
 
 #[tokio::test]
 async fn checked_walk_leaves_digest_to_reader() {
-    // The registry's blob stream checks the digest; the walk must not fail on it again.
+    // The registry's blob stream checks the digest, so the walk must not check it again.
     let blob = gzip(&two_files());
     let other = format!("sha256:{}", "0".repeat(64));
     let result = walk_checked_layer(&blob[..], &other, None, &WalkLimits::default()).await;
