@@ -21,9 +21,11 @@
 //! name. By our estimate a node then costs about 80 bytes with its name, against about 200
 //! bytes for a tree of boxed nodes with a map of owned names per directory.
 
-use crate::layer::{EntryKind, LayerEntry, LayerIndex, Whiteout, normalize_path, split_parent};
+use crate::layer::{
+    EntryKind, LayerEntry, LayerIndex, Whiteout, join_child, normalize_path, split_parent,
+};
 use hashbrown::HashTable;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 
@@ -463,7 +465,7 @@ impl FinalFs {
         let (nodes, text) = layers.iter().flat_map(|layer| layer.entries().iter()).fold(
             (1, 0),
             |(nodes, text), entry| {
-                let name = split_parent(entry.path).1.len();
+                let name = entry.name.len();
                 let target = entry.link_target.map_or(0, str::len);
                 (nodes + 1, text + name + target)
             },
@@ -586,7 +588,7 @@ impl FinalFs {
 
     fn apply_layer(&mut self, layer: u32, index: &LayerIndex) {
         let hidden = self.apply_whiteouts(index);
-        let body_entries = last_entry_by_captured_path(index);
+        let bodies = bodies_by_entry(index);
         for (position, entry) in index.entries().iter().enumerate() {
             if entry.whiteout().is_some() {
                 continue;
@@ -594,10 +596,7 @@ impl FinalFs {
             if self.tree.full() {
                 break;
             }
-            let body = (body_entries.get(entry.path) == Some(&position))
-                .then(|| index.captured.get(entry.path))
-                .flatten()
-                .map(|body| Arc::from(body.as_slice()));
+            let body = bodies.get(&position).map(|body| Arc::from(*body));
             self.apply_entry(layer, position, &entry, body, hidden);
         }
         self.tree.discard(hidden);
@@ -660,10 +659,11 @@ impl FinalFs {
         body: Option<Arc<[u8]>>,
         hidden: NodeId,
     ) {
-        let path = self.landing_path(entry.path);
-        if path != entry.path {
+        let entry_path = entry.path();
+        let path = self.landing_path(&entry_path);
+        if path != entry_path {
             self.redirects
-                .insert((layer as usize, entry.path.to_string()), path.clone());
+                .insert((layer as usize, entry_path), path.clone());
         }
         let link_target = entry.link_target.map(|target| self.tree.store_text(target));
         let mut meta = Meta {
@@ -783,25 +783,33 @@ impl FinalFs {
     }
 }
 
-fn join_child(dir: &str, name: &str) -> String {
-    if dir == "/" {
-        format!("/{name}")
-    } else {
-        format!("{dir}/{name}")
+/// Finds the entry that owns each captured body: the last entry of the layer at its path.
+fn bodies_by_entry(index: &LayerIndex) -> HashMap<usize, &[u8]> {
+    if index.captured.is_empty() {
+        return HashMap::new();
     }
-}
-
-/// Maps each captured path to the last entry of the layer at that path: only that entry owns
-/// the captured body.
-fn last_entry_by_captured_path(index: &LayerIndex) -> HashMap<&str, usize> {
-    let mut last = HashMap::new();
+    let names: HashSet<&str> = index
+        .captured
+        .keys()
+        .map(|path| split_parent(path).1)
+        .collect();
+    let mut last: HashMap<&str, usize> = HashMap::new();
     for (position, entry) in index.entries().iter().enumerate() {
-        if index.captured.contains_key(entry.path) {
-            last.insert(entry.path, position);
+        if !names.contains(entry.name) {
+            continue;
+        }
+        if let Some((path, _)) = index.captured.get_key_value(entry.path().as_str()) {
+            last.insert(path.as_str(), position);
         }
     }
-    last
+    last.into_iter()
+        .filter_map(|(path, position)| {
+            let body = index.captured.get(path)?;
+            Some((position, body.as_slice()))
+        })
+        .collect()
 }
+
 /// Returns the kind and mode a layer entry has once extracted: for a hard link, those of the
 /// file it links to (looked up in the same layer first, then in the lower layers).
 ///
@@ -834,13 +842,7 @@ mod tests {
         mode: u32,
         link_target: Option<&'a str>,
     ) -> LayerEntry<'a> {
-        LayerEntry {
-            path,
-            kind,
-            mode,
-            link_target,
-            size: 0,
-        }
+        LayerEntry::new(path, kind, mode, link_target, 0)
     }
 
     fn file(path: &str, mode: u32) -> LayerEntry<'_> {

@@ -197,7 +197,7 @@ async fn walk_outcome(blob: &[u8]) -> Outcome {
                 .entries()
                 .iter()
                 .map(|entry| Entry {
-                    path: entry.path.to_string(),
+                    path: entry.path(),
                     kind: entry.kind,
                     mode: entry.mode,
                     size: i64::try_from(entry.size).expect("size fits i64"),

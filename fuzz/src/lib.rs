@@ -513,18 +513,14 @@ fn compare_walks(plain: &Result<LayerIndex, String>, gzipped: &Result<LayerIndex
 /// links only, and captured bodies as long as the last entry at their path.
 fn check_layer_index(index: &LayerIndex) {
     for entry in index.entries().iter() {
-        assert_eq!(
-            normalize_path(entry.path),
-            entry.path,
-            "entry path is not normalised"
-        );
+        let path = entry.path();
+        assert_eq!(normalize_path(&path), path, "entry path is not normalised");
         let is_link = matches!(entry.kind, EntryKind::Symlink | EntryKind::HardLink);
         assert_eq!(
             entry.link_target.is_some(),
             is_link,
-            "{:?} entry {:?} has link target {:?}",
+            "{:?} entry {path:?} has link target {:?}",
             entry.kind,
-            entry.path,
             entry.link_target
         );
         if let (EntryKind::HardLink, Some(target)) = (entry.kind, entry.link_target) {
@@ -540,7 +536,7 @@ fn check_layer_index(index: &LayerIndex) {
             .entries()
             .iter()
             .rev()
-            .find(|entry| entry.path == path);
+            .find(|entry| entry.path() == *path);
         let last = last.unwrap_or_else(|| panic!("captured body of {path:?} has no entry"));
         assert_eq!(
             last.kind,
@@ -559,31 +555,30 @@ fn check_layer_index(index: &LayerIndex) {
 /// whether each entry is still present.
 fn check_final_fs(layers: &[LayerIndex]) {
     let fs = FinalFs::build(layers);
-    let mut paths: Vec<&str> = CHECKED_PATHS.to_vec();
+    let mut paths: Vec<String> = CHECKED_PATHS.iter().map(|path| path.to_string()).collect();
     for index in layers {
         for entry in index.entries().iter().take(MAX_LOOKED_UP_ENTRIES) {
-            paths.push(entry.path);
-            paths.extend(entry.link_target);
+            paths.push(entry.path());
+            paths.extend(entry.link_target.map(str::to_string));
         }
     }
-    for path in paths {
+    for path in &paths {
         check_lookup(&fs, path);
     }
     for (layer, index) in layers.iter().enumerate() {
         for (position, entry) in index.entries().iter().enumerate() {
-            let present = fs.is_present(layer, entry.path);
+            let path = entry.path();
+            let present = fs.is_present(layer, &path);
             assert!(
                 !(present && entry.whiteout().is_some()),
-                "whiteout marker {:?} of layer {layer} is present",
-                entry.path
+                "whiteout marker {path:?} of layer {layer} is present"
             );
             let hard_link = fs.hard_link_kind_and_mode(layer, position);
             assert_eq!(
                 hard_link.is_some(),
                 entry.kind == EntryKind::HardLink && entry.whiteout().is_none(),
-                "hard link result {hard_link:?} for {:?} entry {:?}",
-                entry.kind,
-                entry.path
+                "hard link result {hard_link:?} for {:?} entry {path:?}",
+                entry.kind
             );
         }
     }

@@ -8,7 +8,7 @@
 //! and it shows that build-time packages reached the runtime image.
 //! How to fix: compile in a build stage and copy only the artefacts into the final stage.
 
-use super::file_findings::{file_name, find_entries, is_program, outcome};
+use super::file_findings::{find_entries, is_program, outcome};
 use super::{CheckInfo, Outcome, ScanContext, Severity};
 
 pub const INFO: CheckInfo = CheckInfo {
@@ -67,8 +67,7 @@ fn strip_version(name: &str) -> &str {
 
 pub fn check(context: &ScanContext) -> Outcome {
     let found = find_entries(context, |layer, entry, kind, mode| {
-        compiler_name(file_name(entry.path)).is_some()
-            && is_program(context, layer, entry, kind, mode)
+        compiler_name(entry.name).is_some() && is_program(context, layer, entry, kind, mode)
     });
     outcome(found, "compiler executables")
 }

@@ -2,7 +2,7 @@
 //! whether each finding is still in the final filesystem.
 
 use super::{Outcome, ScanContext};
-use crate::layer::{EntryKind, LayerEntry, LayerIndex};
+use crate::layer::{EntryKind, LayerEntry, LayerIndex, WHITEOUT_PREFIX};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A file that a check found in a layer.
@@ -13,16 +13,6 @@ pub struct FileFinding {
     pub path: String,
     /// Whether the final filesystem still has this layer's entry at `path`.
     pub present: bool,
-}
-
-/// Tells whether `path` is a whiteout or opaque marker rather than a file.
-pub fn is_whiteout(path: &str) -> bool {
-    file_name(path).starts_with(".wh.")
-}
-
-/// Returns the last component of `path`.
-pub fn file_name(path: &str) -> &str {
-    path.rsplit('/').next().unwrap_or(path)
 }
 
 /// Directories whose files are named after a program without being it: SysV init scripts
@@ -40,15 +30,13 @@ pub fn is_program(
     kind: EntryKind,
     mode: u32,
 ) -> bool {
-    if NOT_PROGRAM_DIRS
-        .iter()
-        .any(|dir| entry.path.starts_with(dir))
-    {
+    let path = entry.path();
+    if NOT_PROGRAM_DIRS.iter().any(|dir| path.starts_with(dir)) {
         return false;
     }
     match kind {
         EntryKind::File => mode & 0o111 != 0,
-        EntryKind::Symlink => symlink_reaches_program(context, layer, entry.path),
+        EntryKind::Symlink => symlink_reaches_program(context, layer, &path),
         _ => false,
     }
 }
@@ -77,7 +65,7 @@ pub fn find_entries(
     let mut found = BTreeSet::new();
     for (layer_index, layer) in context.layers.iter().enumerate() {
         for (entry_index, entry) in layer.entries().iter().enumerate() {
-            if is_whiteout(entry.path) {
+            if entry.name.starts_with(WHITEOUT_PREFIX) {
                 continue;
             }
             let (kind, mode) = context
@@ -87,10 +75,11 @@ pub fn find_entries(
             if matches(layer_index, &entry, kind, mode) {
                 // NOTE: when one layer has two entries at a path, `present` speaks of the path,
                 // not of which of the two entries the runtime keeps.
+                let path = entry.path();
                 found.insert(FileFinding {
                     layer: layer_index,
-                    path: entry.path.to_string(),
-                    present: context.fs.is_present(layer_index, entry.path),
+                    present: context.fs.is_present(layer_index, &path),
+                    path,
                 });
             }
         }

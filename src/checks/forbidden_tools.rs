@@ -11,7 +11,7 @@
 //! How to fix: do not install the package, or remove the program in the same instruction
 //! that installs it.
 
-use super::file_findings::{file_name, find_entries, is_program, outcome};
+use super::file_findings::{find_entries, is_program, outcome};
 use super::{CheckInfo, Outcome, ScanContext, Severity};
 
 const fn critical(
@@ -90,7 +90,7 @@ pub const SOCAT_INFO: CheckInfo = critical(
 
 fn check_names(context: &ScanContext, names: &[&str], what: &str) -> Outcome {
     let found = find_entries(context, |layer, entry, kind, mode| {
-        names.contains(&file_name(entry.path)) && is_program(context, layer, entry, kind, mode)
+        names.contains(&entry.name) && is_program(context, layer, entry, kind, mode)
     });
     outcome(found, what)
 }

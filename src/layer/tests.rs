@@ -156,8 +156,8 @@ async fn walk_with(blob: &[u8], limits: &WalkLimits) -> Result<LayerIndex, Layer
     walk_layer(blob, &sha256(blob), None, limits).await
 }
 
-fn paths(index: &LayerIndex) -> Vec<&str> {
-    index.entries().iter().map(|e| e.path).collect()
+fn paths(index: &LayerIndex) -> Vec<String> {
+    index.entries().iter().map(|e| e.path()).collect()
 }
 
 fn two_files() -> Vec<u8> {
@@ -1103,4 +1103,38 @@ async fn digest_type_round_trips_walk_digest() {
     let index = walk(&blob).await.expect("walk");
     let parsed = Sha256Digest::parse(&index.digest).map(|d| d.to_string());
     assert_eq!(parsed, Ok(sha256(&blob)));
+}
+
+// The index's storage.
+
+#[test]
+fn index_stores_each_directory_once() {
+    let entry = |path| LayerEntry::new(path, EntryKind::File, 0o644, None, 0);
+    let index = LayerIndex::from_entries([
+        LayerEntry::new("/", EntryKind::Directory, 0o755, None, 0),
+        entry("/a/one"),
+        entry("/b/two"),
+        entry("/a/three"),
+        entry("/top"),
+    ]);
+    assert_eq!(paths(&index), ["/", "/a/one", "/b/two", "/a/three", "/top"]);
+    // "/" holds the root entry and /top, and /a is found again after /b.
+    assert_eq!(index.dirs.len(), 3);
+}
+
+#[test]
+fn index_keeps_entry_fields() {
+    let index = LayerIndex::from_entries([
+        LayerEntry::new("/big", EntryKind::File, 0o4755, None, 5 << 32 | 7),
+        LayerEntry::new("/link", EntryKind::Symlink, 0o777, Some("../big"), 0),
+    ]);
+    let entries: Vec<LayerEntry<'_>> = index.entries().iter().collect();
+    assert_eq!(
+        entries,
+        [
+            LayerEntry::new("/big", EntryKind::File, 0o4755, None, 5 << 32 | 7),
+            LayerEntry::new("/link", EntryKind::Symlink, 0o777, Some("../big"), 0),
+        ]
+    );
+    assert_eq!((entries[1].dir, entries[1].name), ("/", "link"));
 }

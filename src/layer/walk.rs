@@ -402,15 +402,13 @@ async fn walk_tar<R: AsyncRead + Unpin>(
         let Some(read) = read_entry(&entry, limits)? else {
             continue;
         };
-        let layer_entry = read.view();
         let capture = Capture {
             limits,
             errors,
             sparse: entry.sparse,
         };
-        capture
-            .keep_body(reader, &layer_entry, index, &mut totals)
-            .await?;
+        capture.keep_body(reader, &read, index, &mut totals).await?;
+        let layer_entry = read.view();
         totals.add_index_bytes(&layer_entry, limits)?;
         if !index.push(layer_entry) {
             return Err(LayerError::IndexTooLarge {
@@ -466,13 +464,13 @@ struct ReadEntry {
 
 impl ReadEntry {
     fn view(&self) -> LayerEntry<'_> {
-        LayerEntry {
-            path: &self.path,
-            kind: self.kind,
-            mode: self.mode,
-            link_target: self.link_target.as_deref(),
-            size: self.size,
-        }
+        LayerEntry::new(
+            &self.path,
+            self.kind,
+            self.mode,
+            self.link_target.as_deref(),
+            self.size,
+        )
     }
 }
 
@@ -601,19 +599,19 @@ impl Capture<'_> {
     async fn keep_body<R: AsyncRead + Unpin>(
         &self,
         reader: &mut TarReader<R>,
-        layer_entry: &LayerEntry<'_>,
+        read: &ReadEntry,
         index: &mut LayerIndex,
         totals: &mut Totals,
     ) -> Result<(), LayerError> {
-        let path = layer_entry.path;
+        let path = read.path.as_str();
         if let Some(old) = index.captured.remove(path) {
             totals.captured_bytes = totals.captured_bytes.saturating_sub(old.len() as u64);
         }
         let (_, file_name) = split_parent(path);
-        if layer_entry.kind != EntryKind::File || !CAPTURED_FILE_NAMES.contains(&file_name) {
+        if read.kind != EntryKind::File || !CAPTURED_FILE_NAMES.contains(&file_name) {
             return Ok(());
         }
-        let size = self.check_size(path, layer_entry.size, totals)?;
+        let size = self.check_size(path, read.size, totals)?;
         let body = reader.read_data(size).await;
         let body = body.map_err(|e| self.errors.convert(e, reader.position()))?;
         index.captured.insert(path.to_string(), body);
