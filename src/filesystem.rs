@@ -17,9 +17,10 @@
 //!
 //! The tree has a node for every file of the image, so the size of a node decides how memory
 //! grows with the image. Nodes are kept in one vector and refer to each other by index. Names
-//! and link targets are kept in one string, and one hash table finds a child by its parent and
-//! name. By our estimate a node then costs about 80 bytes with its name, against about 200
-//! bytes for a tree of boxed nodes with a map of owned names per directory.
+//! are kept in one string, and one hash table finds a child by its parent and name. A node
+//! does not copy its entry's link target, which the layer index already holds. On the toolchain
+//! image of `docs/benchmarks.md`, the tree takes about 60 bytes per node with its name, against
+//! about 200 bytes for a tree of boxed nodes with a map of owned names per directory.
 
 use crate::layer::{
     EntryKind, LayerEntry, LayerIndex, Whiteout, join_child, normalize_path, split_parent,
@@ -34,7 +35,7 @@ use std::sync::Arc;
 pub const MAX_SYMLINK_HOPS: usize = 40;
 
 /// Mode of directories that runtimes create for missing parents.
-const IMPLICIT_DIR_MODE: u32 = 0o755;
+const IMPLICIT_DIR_MODE: u16 = 0o755;
 
 /// An entry of the final filesystem.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,15 +88,16 @@ struct Text {
     len: u32,
 }
 
-/// [`FinalEntry`] in the form a node stores it.
+/// [`FinalEntry`] in the form a node stores it, without the link target. That is the entry's
+/// own in the layer index, or for a hard link, in [`FinalFs::hard_links`].
 #[derive(Debug, Clone, Copy)]
 struct Meta {
     layer: u32,
     entry_index: u32,
-    mode: u32,
+    /// The `0o7777` bits of the mode.
+    mode: u16,
     kind: EntryKind,
     hard_link: bool,
-    link_target: Option<Text>,
 }
 
 impl Meta {
@@ -108,7 +110,6 @@ impl Meta {
             mode: IMPLICIT_DIR_MODE,
             kind: EntryKind::Directory,
             hard_link: false,
-            link_target: None,
         }
     }
 
@@ -427,17 +428,29 @@ fn components(path: &str) -> impl DoubleEndedIterator<Item = &str> {
 }
 
 /// The merged view of all layers.
-pub struct FinalFs {
+pub struct FinalFs<'a> {
+    /// The merged layers, which hold the link targets of the entries.
+    layers: &'a [LayerIndex],
     /// The final filesystem below [`ROOT`]. Every path is reached from the root one name at a
     /// time, so resolving a path costs time in proportion to its length.
     tree: Tree,
     /// Landing paths of entries written through a symlinked parent, by (layer, entry path).
     redirects: HashMap<(usize, String), String>,
-    /// Kind and mode of the file each hard link entry links to, by (layer, entry index).
-    hard_links: HashMap<(usize, usize), (EntryKind, u32)>,
+    /// The file each hard link entry links to, by (layer, entry index).
+    hard_links: HashMap<(usize, usize), HardLink>,
 }
 
-impl std::fmt::Debug for FinalFs {
+/// The file that a hard link entry links to, as far as the link shows it.
+#[derive(Debug, Clone, Copy)]
+struct HardLink {
+    kind: EntryKind,
+    mode: u32,
+    /// The target in [`Tree::text`]. A link to a symlink takes the symlink's target, and a
+    /// link to another file takes that file's path. A link to nothing keeps its own.
+    target: Option<Text>,
+}
+
+impl std::fmt::Debug for FinalFs<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FinalFs")
             .field("entries", &self.entries().count())
@@ -456,21 +469,20 @@ enum Lookup {
     Create,
 }
 
-impl FinalFs {
+impl<'a> FinalFs<'a> {
     /// Merges `layers` (lowest first).
     ///
     /// Nodes store layer and entry indices, node ids and text offsets in 32 bits. When the
     /// layers need more, the merge stops and [`FinalFs::overflowed`] returns true.
-    pub fn build(layers: &[LayerIndex]) -> Self {
-        let (nodes, text) = layers.iter().flat_map(|layer| layer.entries().iter()).fold(
-            (1, 0),
-            |(nodes, text), entry| {
-                let name = entry.name.len();
-                let target = entry.link_target.map_or(0, str::len);
-                (nodes + 1, text + name + target)
-            },
-        );
+    pub fn build(layers: &'a [LayerIndex]) -> Self {
+        let (nodes, text) = layers
+            .iter()
+            .flat_map(|layer| layer.entries().iter())
+            .fold((1, 0), |(nodes, text), entry| {
+                (nodes + 1, text + entry.name.len())
+            });
         let mut fs = FinalFs {
+            layers,
             tree: Tree::with_capacity(nodes, text),
             redirects: HashMap::new(),
             hard_links: HashMap::new(),
@@ -495,12 +507,27 @@ impl FinalFs {
             layer: meta.layer as usize,
             entry_index: (meta.entry_index != NO_ENTRY).then_some(meta.entry_index as usize),
             kind: meta.kind,
-            mode: meta.mode,
-            link_target: meta
-                .link_target
-                .map(|target| self.tree.text(target).to_string()),
+            mode: u32::from(meta.mode),
+            link_target: self.link_target(meta).map(str::to_string),
             hard_link: meta.hard_link,
         }
+    }
+
+    /// Returns the link target of the entry that `meta` describes.
+    fn link_target(&self, meta: &Meta) -> Option<&str> {
+        if meta.entry_index == NO_ENTRY {
+            return None;
+        }
+        let (layer, entry_index) = (meta.layer as usize, meta.entry_index as usize);
+        if meta.hard_link {
+            let link = self.hard_links.get(&(layer, entry_index))?;
+            return link.target.map(|target| self.tree.text(target));
+        }
+        self.layers
+            .get(layer)?
+            .entries()
+            .get(entry_index)?
+            .link_target
     }
 
     /// Returns the entry at `path` without following symlinks. `path` is normalised lexically
@@ -583,7 +610,9 @@ impl FinalFs {
         layer: usize,
         entry_index: usize,
     ) -> Option<(EntryKind, u32)> {
-        self.hard_links.get(&(layer, entry_index)).copied()
+        self.hard_links
+            .get(&(layer, entry_index))
+            .map(|link| (link.kind, link.mode))
     }
 
     fn apply_layer(&mut self, layer: u32, index: &LayerIndex) {
@@ -665,22 +694,28 @@ impl FinalFs {
             self.redirects
                 .insert((layer as usize, entry_path), path.clone());
         }
-        let link_target = entry.link_target.map(|target| self.tree.store_text(target));
         let mut meta = Meta {
             layer,
             entry_index: self.tree.compact(position),
-            mode: entry.mode,
+            // The walk keeps only these bits.
+            mode: (entry.mode & 0o7777) as u16,
             kind: entry.kind,
             hard_link: false,
-            link_target,
         };
         let mut body = body;
         if entry.kind == EntryKind::HardLink {
-            if let Some(source_body) = self.fill_hard_link(&mut meta, entry, hidden) {
+            meta.hard_link = true;
+            let mut link = HardLink {
+                kind: entry.kind,
+                mode: entry.mode,
+                target: entry.link_target.map(|target| self.tree.store_text(target)),
+            };
+            if let Some(source_body) = self.fill_hard_link(&mut link, entry, hidden) {
                 body = source_body;
             }
-            self.hard_links
-                .insert((layer as usize, position), (meta.kind, meta.mode));
+            meta.kind = link.kind;
+            meta.mode = (link.mode & 0o7777) as u16;
+            self.hard_links.insert((layer as usize, position), link);
         }
         let id = self.tree.new_node(Text::default(), meta);
         if let Some(body) = body {
@@ -690,18 +725,17 @@ impl FinalFs {
         self.tree.put(ROOT, &path, id);
     }
 
-    /// Fills the entry of a hard link from the file it links to and returns that file's body,
-    /// or `None` when there is no such file. The file is looked up among the same layer's
-    /// earlier entries and the lower layers (both in the final tree), then among lower entries
-    /// that this layer's whiteouts removed. A link to a missing file or to a directory keeps
-    /// its own header, because runtimes fail to create it.
+    /// Fills in a hard link from the file it links to and returns that file's body, or
+    /// `None` when there is no such file. The file is looked up among the same layer's earlier
+    /// entries and the lower layers (both in the final tree), then among lower entries that
+    /// this layer's whiteouts removed. A link to a missing file or to a directory keeps its own
+    /// header, because runtimes fail to create it.
     fn fill_hard_link(
         &mut self,
-        meta: &mut Meta,
+        link: &mut HardLink,
         entry: &LayerEntry<'_>,
         hidden: NodeId,
     ) -> Option<Option<Arc<[u8]>>> {
-        meta.hard_link = true;
         let target = self.landing_path(entry.link_target?);
         let found = self
             .tree
@@ -709,12 +743,13 @@ impl FinalFs {
             .or_else(|| self.tree.find(hidden, &target));
         let source = found.filter(|id| !self.tree.is_dir(*id))?;
         let source_meta = *self.tree.meta(source);
-        meta.kind = source_meta.kind;
-        meta.mode = source_meta.mode;
-        meta.link_target = match source_meta.kind {
-            EntryKind::Symlink => source_meta.link_target,
-            _ => Some(self.tree.store_text(&target)),
+        link.kind = source_meta.kind;
+        link.mode = u32::from(source_meta.mode);
+        let source_target = match source_meta.kind {
+            EntryKind::Symlink => self.link_target(&source_meta).map(str::to_string),
+            _ => Some(target),
         };
+        link.target = source_target.map(|target| self.tree.store_text(&target));
         Some(self.tree.bodies.get(&source).cloned())
     }
 
@@ -761,7 +796,7 @@ impl FinalFs {
                     if hops > MAX_SYMLINK_HOPS {
                         return None;
                     }
-                    let target = meta.link_target.map_or("", |t| self.tree.text(t));
+                    let target = self.link_target(meta).unwrap_or_default();
                     if target.starts_with('/') {
                         resolved.clear();
                     }
@@ -1169,6 +1204,25 @@ mod tests {
     }
 
     #[test]
+    fn entry_reports_link_targets() {
+        let layers = [
+            layer(vec![file("/real", 0o644), symlink("/link", "real")]),
+            layer(vec![
+                hard_link("/to-file", "/real", 0o600),
+                hard_link("/to-link", "/link", 0o600),
+                hard_link("/to-nothing", "/missing", 0o600),
+            ]),
+        ];
+        let fs = FinalFs::build(&layers);
+        let target = |path| fs.entry(path).and_then(|e| e.link_target);
+        assert_eq!(target("/link").as_deref(), Some("real"));
+        assert_eq!(target("/to-file").as_deref(), Some("/real"));
+        assert_eq!(target("/to-link").as_deref(), Some("real"));
+        assert_eq!(target("/to-nothing").as_deref(), Some("/missing"));
+        assert_eq!(target("/real"), None);
+    }
+
+    #[test]
     fn resolve_relative_symlink() {
         let layers = [layer(vec![
             file("/usr/lib/os-release", 0),
@@ -1257,13 +1311,15 @@ mod tests {
                 };
                 index.push(symlink(&format!("/l{i}"), &next));
             }
-            FinalFs::build(&[index])
+            [index]
         };
+        let layers = chain(MAX_SYMLINK_HOPS);
         assert_eq!(
-            chain(MAX_SYMLINK_HOPS).resolve("/l0").as_deref(),
+            FinalFs::build(&layers).resolve("/l0").as_deref(),
             Some("/target")
         );
-        assert_eq!(chain(MAX_SYMLINK_HOPS + 1).resolve("/l0"), None);
+        let layers = chain(MAX_SYMLINK_HOPS + 1);
+        assert_eq!(FinalFs::build(&layers).resolve("/l0"), None);
     }
 
     #[test]

@@ -77,7 +77,7 @@ pub struct ScanContext<'a> {
     pub config: &'a ImageConfig,
     /// Layer indexes in manifest order.
     pub layers: &'a [LayerIndex],
-    pub fs: &'a FinalFs,
+    pub fs: &'a FinalFs<'a>,
 }
 
 impl ScanContext<'_> {
