@@ -16,11 +16,12 @@
 //! # Memory
 //!
 //! The tree has a node for every file of the image, so the size of a node decides how memory
-//! grows with the image. Nodes are kept in one vector and refer to each other by index. Names
-//! are kept in one string, and one hash table finds a child by its parent and name. A node
-//! does not copy its entry's link target, which the layer index already holds. On the toolchain
-//! image of `docs/benchmarks.md`, the tree takes about 60 bytes per node with its name, against
-//! about 200 bytes for a tree of boxed nodes with a map of owned names per directory.
+//! grows with the image. Nodes are kept in one vector and refer to each other by index, and
+//! one hash table finds a child by its parent and name. A node copies nothing from its entry:
+//! it names the entry, and the layer index, which lives as long as the tree, has the name,
+//! kind, mode and link target. Only implicit directories and hard links keep text in the tree.
+//! On the toolchain image of `docs/benchmarks.md`, the tree takes about 36 bytes per node,
+//! against about 200 bytes for a tree of boxed nodes with a map of owned names per directory.
 
 use crate::layer::{
     EntryKind, LayerEntry, LayerIndex, Whiteout, join_child, normalize_path, split_parent,
@@ -35,7 +36,7 @@ use std::sync::Arc;
 pub const MAX_SYMLINK_HOPS: usize = 40;
 
 /// Mode of directories that runtimes create for missing parents.
-const IMPLICIT_DIR_MODE: u16 = 0o755;
+const IMPLICIT_DIR_MODE: u32 = 0o755;
 
 /// An entry of the final filesystem.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,16 +89,13 @@ struct Text {
     len: u32,
 }
 
-/// [`FinalEntry`] in the form a node stores it, without the link target. That is the entry's
-/// own in the layer index, or for a hard link, in [`FinalFs::hard_links`].
-#[derive(Debug, Clone, Copy)]
+/// The entry that a node shows: an entry of a layer index, or [`NO_ENTRY`] for a directory
+/// that the runtime creates implicitly. Kind, mode and link target are read from the index,
+/// and for a hard link from [`Tree::hard_links`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Meta {
     layer: u32,
     entry_index: u32,
-    /// The `0o7777` bits of the mode.
-    mode: u16,
-    kind: EntryKind,
-    hard_link: bool,
 }
 
 impl Meta {
@@ -107,36 +105,45 @@ impl Meta {
         Self {
             layer,
             entry_index: NO_ENTRY,
-            mode: IMPLICIT_DIR_MODE,
-            kind: EntryKind::Directory,
-            hard_link: false,
         }
-    }
-
-    fn is_dir(&self) -> bool {
-        self.kind == EntryKind::Directory
     }
 }
 
-/// One file of a tree. Only directories have children, kept as a list of siblings.
+/// One file of a tree. Only directories have children, kept as a list of siblings. A node's
+/// name is its entry's name, unless [`Tree::names`] has one for it.
 #[derive(Debug)]
 struct Node {
     parent: NodeId,
-    name: Text,
     first_child: NodeId,
     next_sibling: NodeId,
     previous_sibling: NodeId,
     meta: Meta,
 }
 
+/// The file that a hard link entry links to, as far as the link shows it.
+#[derive(Debug, Clone, Copy)]
+struct HardLink {
+    kind: EntryKind,
+    mode: u32,
+    /// The target in [`Tree::text`]. A link to a symlink takes the symlink's target, and a
+    /// link to another file takes that file's path. A link to nothing keeps its own.
+    target: Option<Text>,
+}
+
 /// Nodes of the final filesystem and of the trees that contain what a layer's whiteouts remove.
 /// Every tree starts at a root node without parent. The final filesystem's root is [`ROOT`].
-struct Tree {
+struct Tree<'a> {
+    /// The merged layers, whose entries the nodes show.
+    layers: &'a [LayerIndex],
     nodes: Vec<Node>,
     /// Nodes of discarded subtrees, reused before the vector grows.
     free: Vec<NodeId>,
-    /// Names and link targets. Text is only appended, so a [`Text`] stays valid, and a hard
-    /// link shares the target of the symlink it links to.
+    /// Names of the nodes whose entry does not give their name: implicit directories.
+    names: HashMap<NodeId, Text>,
+    /// The file each hard link entry links to, by (layer, entry index).
+    hard_links: HashMap<(u32, u32), HardLink>,
+    /// The strings of `names` and `hard_links`. Text is only appended, so a [`Text`] stays
+    /// valid.
     text: String,
     /// Every node that has a parent, found by the hash of its parent and name.
     by_name: HashTable<NodeId>,
@@ -151,20 +158,59 @@ fn name_hash(hasher: &RandomState, parent: NodeId, name: &str) -> u64 {
     hasher.hash_one((parent, name))
 }
 
-impl Tree {
-    /// Returns a tree with only the root directory, sized for `nodes` nodes and `text` bytes
-    /// of names and link targets.
-    fn with_capacity(nodes: usize, text: usize) -> Self {
+/// The parts of a [`Tree`] that give a node's name, borrowed apart from the hash table that
+/// needs them.
+struct NameSource<'t> {
+    layers: &'t [LayerIndex],
+    nodes: &'t [Node],
+    names: &'t HashMap<NodeId, Text>,
+    text: &'t str,
+}
+
+impl<'t> NameSource<'t> {
+    fn name(&self, id: NodeId) -> &'t str {
+        if let Some(name) = self.names.get(&id) {
+            return text_at(self.text, *name);
+        }
+        let meta = self.nodes[id as usize].meta;
+        entry_of(self.layers, meta).map_or("", |entry| entry.name)
+    }
+}
+
+fn text_at(text: &str, range: Text) -> &str {
+    let start = range.start as usize;
+    text.get(start..start + range.len as usize)
+        .unwrap_or_default()
+}
+
+/// Returns the layer entry that `meta` shows, or `None` for an implicit directory.
+fn entry_of(layers: &[LayerIndex], meta: Meta) -> Option<LayerEntry<'_>> {
+    if meta.entry_index == NO_ENTRY {
+        return None;
+    }
+    layers
+        .get(meta.layer as usize)?
+        .entries()
+        .get(meta.entry_index as usize)
+}
+
+impl<'a> Tree<'a> {
+    /// Returns a tree of entries of `layers` with only the root directory, sized for `nodes`
+    /// nodes.
+    fn with_capacity(layers: &'a [LayerIndex], nodes: usize) -> Self {
         let mut tree = Self {
+            layers,
             nodes: Vec::with_capacity(nodes),
             free: Vec::new(),
-            text: String::with_capacity(text),
+            names: HashMap::new(),
+            hard_links: HashMap::new(),
+            text: String::new(),
             by_name: HashTable::with_capacity(nodes),
             hasher: RandomState::new(),
             bodies: HashMap::new(),
             overflowed: false,
         };
-        tree.new_node(Text::default(), Meta::implicit_dir(0));
+        tree.new_node(Meta::implicit_dir(0));
         tree
     }
 
@@ -178,12 +224,47 @@ impl Tree {
         &mut self.nodes[id as usize]
     }
 
-    fn meta(&self, id: NodeId) -> &Meta {
-        &self.node(id).meta
+    fn meta(&self, id: NodeId) -> Meta {
+        self.node(id).meta
+    }
+
+    /// Returns the kind and mode of the file that `id` shows. For a hard link they are those
+    /// of the file it links to, when the merge found it.
+    fn kind_and_mode(&self, id: NodeId) -> (EntryKind, u32) {
+        let meta = self.meta(id);
+        let Some(entry) = entry_of(self.layers, meta) else {
+            return (EntryKind::Directory, IMPLICIT_DIR_MODE);
+        };
+        if entry.kind == EntryKind::HardLink {
+            if let Some(link) = self.hard_links.get(&(meta.layer, meta.entry_index)) {
+                return (link.kind, link.mode);
+            }
+        }
+        (entry.kind, entry.mode)
+    }
+
+    fn kind(&self, id: NodeId) -> EntryKind {
+        self.kind_and_mode(id).0
     }
 
     fn is_dir(&self, id: NodeId) -> bool {
-        self.meta(id).is_dir()
+        self.kind(id) == EntryKind::Directory
+    }
+
+    /// Tells whether `id` shows a hard link entry.
+    fn is_hard_link(&self, id: NodeId) -> bool {
+        entry_of(self.layers, self.meta(id)).is_some_and(|entry| entry.kind == EntryKind::HardLink)
+    }
+
+    /// Returns the link target of the entry that `id` shows.
+    fn link_target(&self, id: NodeId) -> Option<&str> {
+        let meta = self.meta(id);
+        let entry = entry_of(self.layers, meta)?;
+        if entry.kind == EntryKind::HardLink {
+            let link = self.hard_links.get(&(meta.layer, meta.entry_index))?;
+            return link.target.map(|target| self.text(target));
+        }
+        entry.link_target
     }
 
     /// Converts an index or offset to the 32 bits that nodes store. One that does not fit
@@ -210,14 +291,20 @@ impl Tree {
     }
 
     fn text(&self, text: Text) -> &str {
-        let start = text.start as usize;
-        self.text
-            .get(start..start + text.len as usize)
-            .unwrap_or_default()
+        text_at(&self.text, text)
+    }
+
+    fn name_source(&self) -> NameSource<'_> {
+        NameSource {
+            layers: self.layers,
+            nodes: &self.nodes,
+            names: &self.names,
+            text: &self.text,
+        }
     }
 
     fn name(&self, id: NodeId) -> &str {
-        self.text(self.node(id).name)
+        self.name_source().name(id)
     }
 
     fn store_text(&mut self, value: &str) -> Text {
@@ -227,11 +314,17 @@ impl Tree {
         Text { start, len }
     }
 
+    /// Gives `id` the name `name` of its own, for when its entry does not give it. `id` must
+    /// not be in the hash table, which files it by its name.
+    fn set_name(&mut self, id: NodeId, name: &str) {
+        let text = self.store_text(name);
+        self.names.insert(id, text);
+    }
+
     /// Returns a node outside any tree.
-    fn new_node(&mut self, name: Text, meta: Meta) -> NodeId {
+    fn new_node(&mut self, meta: Meta) -> NodeId {
         let node = Node {
             parent: NO_NODE,
-            name,
             first_child: NO_NODE,
             next_sibling: NO_NODE,
             previous_sibling: NO_NODE,
@@ -249,9 +342,10 @@ impl Tree {
     /// Returns the child of `parent` named `name`.
     fn child(&self, parent: NodeId, name: &str) -> Option<NodeId> {
         let hash = name_hash(&self.hasher, parent, name);
+        let names = self.name_source();
         self.by_name
             .find(hash, |&id| {
-                self.node(id).parent == parent && self.text(self.node(id).name) == name
+                self.node(id).parent == parent && names.name(id) == name
             })
             .copied()
     }
@@ -278,20 +372,22 @@ impl Tree {
         self.node_mut(parent).first_child = id;
 
         let Self {
+            layers,
             nodes,
+            names,
             text,
             by_name,
             hasher,
             ..
         } = self;
-        let hash_of = |&id: &NodeId| {
-            let node = &nodes[id as usize];
-            let start = node.name.start as usize;
-            let name = text
-                .get(start..start + node.name.len as usize)
-                .unwrap_or_default();
-            name_hash(hasher, node.parent, name)
+        let source = NameSource {
+            layers,
+            nodes,
+            names,
+            text,
         };
+        let hash_of =
+            |&id: &NodeId| name_hash(hasher, source.nodes[id as usize].parent, source.name(id));
         let hash = hash_of(&id);
         by_name.insert_unique(hash, id, hash_of);
     }
@@ -336,6 +432,7 @@ impl Tree {
                 pending.push(child);
             }
             self.bodies.remove(&id);
+            self.names.remove(&id);
             self.free.push(id);
         }
     }
@@ -359,14 +456,19 @@ impl Tree {
             node = match self.child(node, part) {
                 Some(child) => {
                     if !self.is_dir(child) {
+                        // The implicit directory has no entry to take its name from.
+                        if !self.names.contains_key(&child) {
+                            let text = self.store_text(part);
+                            self.names.insert(child, text);
+                        }
                         self.node_mut(child).meta = Meta::implicit_dir(layer);
                         self.bodies.remove(&child);
                     }
                     child
                 }
                 None => {
-                    let name = self.store_text(part);
-                    let child = self.new_node(name, Meta::implicit_dir(layer));
+                    let child = self.new_node(Meta::implicit_dir(layer));
+                    self.set_name(child, part);
                     self.attach(node, child);
                     child
                 }
@@ -392,7 +494,7 @@ impl Tree {
     fn put(&mut self, root: NodeId, path: &str, id: NodeId) {
         if path == "/" {
             if self.is_dir(id) {
-                let meta = *self.meta(id);
+                let meta = self.meta(id);
                 self.node_mut(root).meta = meta;
                 self.move_children(id, root);
             }
@@ -403,7 +505,8 @@ impl Tree {
         let parent = self.make_dir(root, dir, self.meta(id).layer);
         match self.child(parent, name) {
             Some(existing) if self.is_dir(existing) && self.is_dir(id) => {
-                let meta = *self.meta(id);
+                // Both have the name `name`, so the existing node may show the new entry.
+                let meta = self.meta(id);
                 self.node_mut(existing).meta = meta;
                 self.move_children(id, existing);
                 self.discard(id);
@@ -413,7 +516,7 @@ impl Tree {
                     self.discard(existing);
                 }
                 if self.name(id) != name {
-                    self.node_mut(id).name = self.store_text(name);
+                    self.set_name(id, name);
                 }
                 self.attach(parent, id);
             }
@@ -429,32 +532,18 @@ fn components(path: &str) -> impl DoubleEndedIterator<Item = &str> {
 
 /// The merged view of all layers.
 pub struct FinalFs<'a> {
-    /// The merged layers, which hold the link targets of the entries.
-    layers: &'a [LayerIndex],
     /// The final filesystem below [`ROOT`]. Every path is reached from the root one name at a
     /// time, so resolving a path costs time in proportion to its length.
-    tree: Tree,
+    tree: Tree<'a>,
     /// Landing paths of entries written through a symlinked parent, by (layer, entry path).
     redirects: HashMap<(usize, String), String>,
-    /// The file each hard link entry links to, by (layer, entry index).
-    hard_links: HashMap<(usize, usize), HardLink>,
-}
-
-/// The file that a hard link entry links to, as far as the link shows it.
-#[derive(Debug, Clone, Copy)]
-struct HardLink {
-    kind: EntryKind,
-    mode: u32,
-    /// The target in [`Tree::text`]. A link to a symlink takes the symlink's target, and a
-    /// link to another file takes that file's path. A link to nothing keeps its own.
-    target: Option<Text>,
 }
 
 impl std::fmt::Debug for FinalFs<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FinalFs")
             .field("entries", &self.entries().count())
-            .field("hard_links", &self.hard_links.len())
+            .field("hard_links", &self.tree.hard_links.len())
             .finish_non_exhaustive()
     }
 }
@@ -475,17 +564,13 @@ impl<'a> FinalFs<'a> {
     /// Nodes store layer and entry indices, node ids and text offsets in 32 bits. When the
     /// layers need more, the merge stops and [`FinalFs::overflowed`] returns true.
     pub fn build(layers: &'a [LayerIndex]) -> Self {
-        let (nodes, text) = layers
+        let nodes = 1 + layers
             .iter()
-            .flat_map(|layer| layer.entries().iter())
-            .fold((1, 0), |(nodes, text), entry| {
-                (nodes + 1, text + entry.name.len())
-            });
+            .map(|layer| layer.entries().len())
+            .sum::<usize>();
         let mut fs = FinalFs {
-            layers,
-            tree: Tree::with_capacity(nodes, text),
+            tree: Tree::with_capacity(layers, nodes),
             redirects: HashMap::new(),
-            hard_links: HashMap::new(),
         };
         for (layer, index) in layers.iter().enumerate() {
             let layer = fs.tree.compact(layer);
@@ -503,31 +588,15 @@ impl<'a> FinalFs<'a> {
 
     fn final_entry(&self, id: NodeId) -> FinalEntry {
         let meta = self.tree.meta(id);
+        let (kind, mode) = self.tree.kind_and_mode(id);
         FinalEntry {
             layer: meta.layer as usize,
             entry_index: (meta.entry_index != NO_ENTRY).then_some(meta.entry_index as usize),
-            kind: meta.kind,
-            mode: u32::from(meta.mode),
-            link_target: self.link_target(meta).map(str::to_string),
-            hard_link: meta.hard_link,
+            kind,
+            mode,
+            link_target: self.tree.link_target(id).map(str::to_string),
+            hard_link: self.tree.is_hard_link(id),
         }
-    }
-
-    /// Returns the link target of the entry that `meta` describes.
-    fn link_target(&self, meta: &Meta) -> Option<&str> {
-        if meta.entry_index == NO_ENTRY {
-            return None;
-        }
-        let (layer, entry_index) = (meta.layer as usize, meta.entry_index as usize);
-        if meta.hard_link {
-            let link = self.hard_links.get(&(layer, entry_index))?;
-            return link.target.map(|target| self.tree.text(target));
-        }
-        self.layers
-            .get(layer)?
-            .entries()
-            .get(entry_index)?
-            .link_target
     }
 
     /// Returns the entry at `path` without following symlinks. `path` is normalised lexically
@@ -580,7 +649,7 @@ impl<'a> FinalFs<'a> {
         let Some(id) = resolved.and_then(|p| self.tree.find(ROOT, &p)) else {
             return FileBody::NoFile;
         };
-        if self.tree.meta(id).kind != EntryKind::File {
+        if self.tree.kind(id) != EntryKind::File {
             return FileBody::NoFile;
         }
         match self.tree.bodies.get(&id) {
@@ -610,8 +679,10 @@ impl<'a> FinalFs<'a> {
         layer: usize,
         entry_index: usize,
     ) -> Option<(EntryKind, u32)> {
-        self.hard_links
-            .get(&(layer, entry_index))
+        let key = (u32::try_from(layer).ok()?, u32::try_from(entry_index).ok()?);
+        self.tree
+            .hard_links
+            .get(&key)
             .map(|link| (link.kind, link.mode))
     }
 
@@ -635,7 +706,7 @@ impl<'a> FinalFs<'a> {
     /// of a tree of the nodes they removed, where hard links of the same layer may still find
     /// their target.
     fn apply_whiteouts(&mut self, index: &LayerIndex) -> NodeId {
-        let hidden = self.tree.new_node(Text::default(), Meta::implicit_dir(0));
+        let hidden = self.tree.new_node(Meta::implicit_dir(0));
         for entry in index.entries().iter() {
             if self.tree.full() {
                 break;
@@ -670,8 +741,8 @@ impl<'a> FinalFs<'a> {
     /// only its children go, under a copy of the root.
     fn remove(&mut self, path: &str) -> Option<NodeId> {
         if path == "/" {
-            let root = *self.tree.meta(ROOT);
-            let removed = self.tree.new_node(Text::default(), root);
+            let root = self.tree.meta(ROOT);
+            let removed = self.tree.new_node(root);
             self.tree.move_children(ROOT, removed);
             return Some(removed);
         }
@@ -694,17 +765,12 @@ impl<'a> FinalFs<'a> {
             self.redirects
                 .insert((layer as usize, entry_path), path.clone());
         }
-        let mut meta = Meta {
+        let meta = Meta {
             layer,
             entry_index: self.tree.compact(position),
-            // The walk keeps only these bits.
-            mode: (entry.mode & 0o7777) as u16,
-            kind: entry.kind,
-            hard_link: false,
         };
         let mut body = body;
         if entry.kind == EntryKind::HardLink {
-            meta.hard_link = true;
             let mut link = HardLink {
                 kind: entry.kind,
                 mode: entry.mode,
@@ -713,11 +779,11 @@ impl<'a> FinalFs<'a> {
             if let Some(source_body) = self.fill_hard_link(&mut link, entry, hidden) {
                 body = source_body;
             }
-            meta.kind = link.kind;
-            meta.mode = (link.mode & 0o7777) as u16;
-            self.hard_links.insert((layer as usize, position), link);
+            self.tree
+                .hard_links
+                .insert((meta.layer, meta.entry_index), link);
         }
-        let id = self.tree.new_node(Text::default(), meta);
+        let id = self.tree.new_node(meta);
         if let Some(body) = body {
             self.tree.bodies.insert(id, body);
         }
@@ -742,11 +808,9 @@ impl<'a> FinalFs<'a> {
             .find(ROOT, &target)
             .or_else(|| self.tree.find(hidden, &target));
         let source = found.filter(|id| !self.tree.is_dir(*id))?;
-        let source_meta = *self.tree.meta(source);
-        link.kind = source_meta.kind;
-        link.mode = u32::from(source_meta.mode);
-        let source_target = match source_meta.kind {
-            EntryKind::Symlink => self.link_target(&source_meta).map(str::to_string),
+        (link.kind, link.mode) = self.tree.kind_and_mode(source);
+        let source_target = match link.kind {
+            EntryKind::Symlink => self.tree.link_target(source).map(str::to_string),
             _ => Some(target),
         };
         link.target = source_target.map(|target| self.tree.store_text(&target));
@@ -789,20 +853,20 @@ impl<'a> FinalFs<'a> {
             }
             let parent = resolved.last().map_or(Some(ROOT), |(_, node)| *node);
             let child = parent.and_then(|node| self.tree.child(node, component));
-            let meta = child.map(|id| self.tree.meta(id));
-            match meta {
-                Some(meta) if meta.kind == EntryKind::Symlink => {
+            let kind = child.map(|id| (id, self.tree.kind(id)));
+            match kind {
+                Some((id, EntryKind::Symlink)) => {
                     hops += 1;
                     if hops > MAX_SYMLINK_HOPS {
                         return None;
                     }
-                    let target = self.link_target(meta).unwrap_or_default();
+                    let target = self.tree.link_target(id).unwrap_or_default();
                     if target.starts_with('/') {
                         resolved.clear();
                     }
                     pending.extend(components(target).rev());
                 }
-                Some(meta) if !meta.is_dir() && !pending.is_empty() => {
+                Some((_, kind)) if kind != EntryKind::Directory && !pending.is_empty() => {
                     if lookup == Lookup::Existing {
                         return None;
                     }
