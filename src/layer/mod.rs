@@ -22,6 +22,7 @@ pub use decompress::{Compression, decoder_for, sniff_compression};
 pub use walk::{LayerError, MAX_EXTENSION_BYTES, WalkLimits, walk_checked_layer, walk_layer};
 
 use hashbrown::HashTable;
+use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 
 /// The type of a tar entry, as the container runtime would create it.
@@ -122,7 +123,7 @@ impl<'a> LayerEntry<'a> {
 /// target go into one string for the whole layer. A directory's path is stored once, however
 /// many entries it holds: a layer has about one directory for ten files, and a file name is
 /// about a quarter of a full path. On the toolchain image of `docs/benchmarks.md`, the
-/// indexes then take about 50 bytes per entry, against 83 bytes with full paths.
+/// indexes then take about 44 bytes per entry, against 83 bytes with full paths.
 #[derive(Debug, Clone, Default)]
 pub struct LayerIndex {
     /// The layer's digest as given in the manifest, for example `sha256:ab12…`.
@@ -134,41 +135,61 @@ pub struct LayerIndex {
     /// Directory numbers, found by the hash of the directory's path while entries are added.
     dir_numbers: HashTable<u32>,
     hasher: RandomState,
-    /// The directory paths, file names and link targets. A link target directly follows its
-    /// entry's name.
+    /// The directory paths.
+    dir_text: String,
+    /// The file names and link targets, in the order of `records`. A link target directly
+    /// follows its entry's name and ends where the next entry's name starts.
     text: String,
+    /// Size and name length of the records flagged [`LONG`], by position.
+    long: HashMap<u32, LongFields>,
     /// Bodies of captured files, by normalised path (the last entry of that path wins: when
     /// the last entry is not a captured file, the path has no body here).
     pub captured: std::collections::BTreeMap<String, Vec<u8>>,
 }
 
-/// A byte range of [`LayerIndex::text`].
+/// A byte range of [`LayerIndex::dir_text`].
 #[derive(Debug, Clone, Copy)]
 struct TextRange {
     start: u32,
     len: u32,
 }
 
-/// [`LayerEntry`] as the index stores it, in 28 bytes: the size is split into two halves so
-/// that the record needs only 4-byte alignment.
+/// [`LayerEntry`] as the index stores it, in 20 bytes. The link target's length is not
+/// stored, because the target ends where the next name starts.
 #[derive(Debug, Clone, Copy)]
 struct EntryRecord {
     /// Offset of the file name in [`LayerIndex::text`].
     name_start: u32,
-    name_len: u32,
-    /// Length of the link target after the name, or [`NO_LINK`].
-    link_len: u32,
     /// Position of the parent directory in [`LayerIndex::dirs`].
     dir: u32,
-    size_low: u32,
-    size_high: u32,
-    /// The `0o7777` bits of the mode.
-    mode: u16,
+    /// The size, unless the record is flagged [`LONG`].
+    size: u32,
+    /// The name's length, unless the record is flagged [`LONG`].
+    name_len: u16,
+    /// The `0o7777` bits of the mode, [`HAS_LINK`] and [`LONG`].
+    bits: u16,
     kind: EntryKind,
 }
 
-/// [`EntryRecord::link_len`] of an entry without link target.
-const NO_LINK: u32 = u32::MAX;
+/// Flag of [`EntryRecord::bits`]: the name is followed by a link target.
+const HAS_LINK: u16 = 1 << 12;
+
+/// Flag of [`EntryRecord::bits`]: size and name length are in [`LayerIndex::long`], because
+/// the size is 4 GiB or more or the name is 64 KiB or longer.
+const LONG: u16 = 1 << 13;
+
+/// Mode bits of [`EntryRecord::bits`].
+const MODE_BITS: u16 = 0o7777;
+
+/// The fields of a [`LONG`] record.
+#[derive(Debug, Clone, Copy)]
+struct LongFields {
+    size: u64,
+    name_len: u32,
+}
+
+/// Record count at which an index takes no more entries, because positions are 32 bits.
+const NO_POSITION: usize = u32::MAX as usize;
 
 /// Largest text of one [`LayerIndex`], because offsets are 32 bits. The walk reports a layer
 /// with more as over its index limit.
@@ -177,22 +198,21 @@ pub const MAX_INDEX_TEXT: u64 = u32::MAX as u64 - 1;
 /// The entries of a [`LayerIndex`], in archive order.
 #[derive(Debug, Clone, Copy)]
 pub struct Entries<'a> {
-    records: &'a [EntryRecord],
-    dirs: &'a [TextRange],
-    text: &'a str,
+    index: &'a LayerIndex,
 }
 
 impl<'a> Entries<'a> {
     pub fn len(&self) -> usize {
-        self.records.len()
+        self.index.records.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
+        self.index.records.is_empty()
     }
 
-    pub fn get(&self, index: usize) -> Option<LayerEntry<'a>> {
-        self.records.get(index).map(|record| self.view(record))
+    pub fn get(&self, position: usize) -> Option<LayerEntry<'a>> {
+        let record = self.index.records.get(position)?;
+        Some(self.index.view(position, record))
     }
 
     pub fn first(&self) -> Option<LayerEntry<'a>> {
@@ -200,26 +220,12 @@ impl<'a> Entries<'a> {
     }
 
     pub fn iter(self) -> impl DoubleEndedIterator<Item = LayerEntry<'a>> + ExactSizeIterator + 'a {
-        self.records.iter().map(move |record| self.view(record))
-    }
-
-    fn view(&self, record: &EntryRecord) -> LayerEntry<'a> {
-        let text = |start: usize, len: usize| self.text.get(start..start + len).unwrap_or_default();
-        let name_end = record.name_start as usize + record.name_len as usize;
-        let link_target =
-            (record.link_len != NO_LINK).then(|| text(name_end, record.link_len as usize));
-        let dir = self
-            .dirs
-            .get(record.dir as usize)
-            .map_or("/", |dir| text(dir.start as usize, dir.len as usize));
-        LayerEntry {
-            dir,
-            name: text(record.name_start as usize, record.name_len as usize),
-            kind: record.kind,
-            mode: u32::from(record.mode),
-            link_target,
-            size: (u64::from(record.size_high) << 32) | u64::from(record.size_low),
-        }
+        let index = self.index;
+        index
+            .records
+            .iter()
+            .enumerate()
+            .map(move |(position, record)| index.view(position, record))
     }
 }
 
@@ -244,10 +250,38 @@ impl LayerIndex {
 
     /// Returns the entries in archive order.
     pub fn entries(&self) -> Entries<'_> {
-        Entries {
-            records: &self.records,
-            dirs: &self.dirs,
-            text: &self.text,
+        Entries { index: self }
+    }
+
+    /// Returns the entry of `record`, which is at `position`.
+    fn view(&self, position: usize, record: &EntryRecord) -> LayerEntry<'_> {
+        let long = (record.bits & LONG != 0)
+            .then(|| self.long.get(&(position as u32)))
+            .flatten();
+        let (size, name_len) = match long {
+            Some(long) => (long.size, long.name_len as usize),
+            None => (u64::from(record.size), record.name_len as usize),
+        };
+        let name_start = record.name_start as usize;
+        let name_end = name_start + name_len;
+        let link_target = (record.bits & HAS_LINK != 0).then(|| {
+            let link_end = self
+                .records
+                .get(position + 1)
+                .map_or(self.text.len(), |next| next.name_start as usize);
+            self.text.get(name_end..link_end).unwrap_or_default()
+        });
+        let dir = self
+            .dirs
+            .get(record.dir as usize)
+            .map_or("/", |&range| range_text(&self.dir_text, range));
+        LayerEntry {
+            dir,
+            name: self.text.get(name_start..name_end).unwrap_or_default(),
+            kind: record.kind,
+            mode: u32::from(record.bits & MODE_BITS),
+            link_target,
+            size,
         }
     }
 
@@ -260,26 +294,41 @@ impl LayerIndex {
     /// Appends `entry`. Returns `false`, and leaves the index as it was, when the index's text
     /// would exceed [`MAX_INDEX_TEXT`].
     pub fn push(&mut self, entry: LayerEntry<'_>) -> bool {
-        if self.text.len() as u64 + Self::text_len(&entry) > MAX_INDEX_TEXT {
+        let stored = (self.text.len() + self.dir_text.len()) as u64;
+        if stored + Self::text_len(&entry) > MAX_INDEX_TEXT || self.records.len() >= NO_POSITION {
             return false;
         }
-        // Every offset and length below fits in 32 bits, because the whole text does, and
-        // there are fewer directories than bytes of text.
+        // Every offset and length below fits in 32 bits, because both texts do, there are
+        // fewer directories than bytes of their paths, and fewer records than NO_POSITION.
         let dir = self.dir_number(entry.dir);
         let name_start = self.text.len() as u32;
         self.text.push_str(entry.name);
-        let link_len = entry.link_target.map_or(NO_LINK, |target| {
+        let mut bits = entry.mode as u16 & MODE_BITS;
+        if let Some(target) = entry.link_target {
             self.text.push_str(target);
-            target.len() as u32
-        });
+            bits |= HAS_LINK;
+        }
+        let size = u32::try_from(entry.size).ok();
+        let name_len = u16::try_from(entry.name.len()).ok();
+        let (size, name_len) = match size.zip(name_len) {
+            Some(short) => short,
+            None => {
+                let position = self.records.len() as u32;
+                let long = LongFields {
+                    size: entry.size,
+                    name_len: entry.name.len() as u32,
+                };
+                self.long.insert(position, long);
+                bits |= LONG;
+                (0, 0)
+            }
+        };
         self.records.push(EntryRecord {
             name_start,
-            name_len: entry.name.len() as u32,
-            link_len,
             dir,
-            size_low: entry.size as u32,
-            size_high: (entry.size >> 32) as u32,
-            mode: (entry.mode & 0o7777) as u16,
+            size,
+            name_len,
+            bits,
             kind: entry.kind,
         });
         true
@@ -292,40 +341,30 @@ impl LayerIndex {
             dirs,
             dir_numbers,
             hasher,
-            text,
+            dir_text,
             ..
         } = self;
-        let path_of = |number: u32| {
-            dirs.get(number as usize).map_or("", |range| {
-                let start = range.start as usize;
-                text.get(start..start + range.len as usize)
-                    .unwrap_or_default()
-            })
-        };
-        let last = dirs.len().wrapping_sub(1) as u32;
-        if !dirs.is_empty() && path_of(last) == dir {
-            return last;
+        let last = dirs.len().wrapping_sub(1);
+        if dirs
+            .get(last)
+            .is_some_and(|&range| range_text(dir_text, range) == dir)
+        {
+            return last as u32;
         }
 
         let hash = hasher.hash_one(dir);
+        let path_of = |number: u32| range_text(dir_text, dirs[number as usize]);
         if let Some(&number) = dir_numbers.find(hash, |&number| path_of(number) == dir) {
             return number;
         }
 
         let number = dirs.len() as u32;
         dirs.push(TextRange {
-            start: text.len() as u32,
+            start: dir_text.len() as u32,
             len: dir.len() as u32,
         });
-        text.push_str(dir);
-        let hash_of = |&number: &u32| {
-            let range = dirs[number as usize];
-            let start = range.start as usize;
-            hasher.hash_one(
-                text.get(start..start + range.len as usize)
-                    .unwrap_or_default(),
-            )
-        };
+        dir_text.push_str(dir);
+        let hash_of = |&number: &u32| hasher.hash_one(range_text(dir_text, dirs[number as usize]));
         dir_numbers.insert_unique(hash, number, hash_of);
         number
     }
@@ -334,17 +373,17 @@ impl LayerIndex {
     pub fn shrink_to_fit(&mut self) {
         self.records.shrink_to_fit();
         self.dirs.shrink_to_fit();
+        self.dir_text.shrink_to_fit();
         self.text.shrink_to_fit();
-        self.dir_numbers.shrink_to_fit(|&number| {
-            let range = self.dirs[number as usize];
-            let start = range.start as usize;
-            self.hasher.hash_one(
-                self.text
-                    .get(start..start + range.len as usize)
-                    .unwrap_or_default(),
-            )
-        });
+        self.long.shrink_to_fit();
     }
+}
+
+// A `TextRange` is only made for text already stored, so the range is always in bounds.
+fn range_text(text: &str, range: TextRange) -> &str {
+    let start = range.start as usize;
+    text.get(start..start + range.len as usize)
+        .unwrap_or_default()
 }
 
 /// File names whose bodies the walk keeps (when at most [`WalkLimits::max_captured_file`]
@@ -403,7 +442,7 @@ pub(crate) fn join_absolute(parts: &[&str]) -> String {
     out
 }
 
-/// Joins a normalised directory path and a file name; an empty name gives the directory.
+/// Joins a normalised directory path and a file name. An empty name gives the directory.
 pub fn join_child(dir: &str, name: &str) -> String {
     if name.is_empty() {
         dir.to_string()

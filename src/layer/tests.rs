@@ -1138,3 +1138,18 @@ fn index_keeps_entry_fields() {
     );
     assert_eq!((entries[1].dir, entries[1].name), ("/", "link"));
 }
+
+#[test]
+fn index_keeps_long_names_and_adjacent_links() {
+    let long_name = format!("/{}", "n".repeat(70_000));
+    let entries = [
+        LayerEntry::new("/a", EntryKind::Symlink, 0o777, Some("b"), 0),
+        LayerEntry::new("/b", EntryKind::HardLink, 0o644, Some("/c"), 0),
+        LayerEntry::new(&long_name, EntryKind::File, 0o600, None, 3),
+        LayerEntry::new("/d", EntryKind::Symlink, 0o777, Some(""), 0),
+        LayerEntry::new("/e", EntryKind::Symlink, 0o777, Some("last"), 0),
+    ];
+    let index = LayerIndex::from_entries(entries);
+    let stored: Vec<LayerEntry<'_>> = index.entries().iter().collect();
+    assert_eq!(stored, entries);
+}
