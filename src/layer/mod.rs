@@ -123,7 +123,7 @@ impl<'a> LayerEntry<'a> {
 /// target go into one string for the whole layer. A directory's path is stored once, however
 /// many entries it holds: a layer has about one directory for ten files, and a file name is
 /// about a quarter of a full path. On the toolchain image of `docs/benchmarks.md`, the
-/// indexes then take about 44 bytes per entry, against 83 bytes with full paths.
+/// indexes then take about 40 bytes per entry, against 83 bytes with full paths.
 #[derive(Debug, Clone, Default)]
 pub struct LayerIndex {
     /// The layer's digest as given in the manifest, for example `sha256:ab12…`.
@@ -140,7 +140,7 @@ pub struct LayerIndex {
     /// The file names and link targets, in the order of `records`. A link target directly
     /// follows its entry's name and ends where the next entry's name starts.
     text: String,
-    /// Size and name length of the records flagged [`LONG`], by position.
+    /// Size and name length of the records whose name length is [`LONG`], by position.
     long: HashMap<u32, LongFields>,
     /// Bodies of captured files, by normalised path (the last entry of that path wins: when
     /// the last entry is not a captured file, the path has no body here).
@@ -154,7 +154,7 @@ struct TextRange {
     len: u32,
 }
 
-/// [`LayerEntry`] as the index stores it, in 20 bytes. The link target's length is not
+/// [`LayerEntry`] as the index stores it, in 16 bytes. The link target's length is not
 /// stored, because the target ends where the next name starts.
 #[derive(Debug, Clone, Copy)]
 struct EntryRecord {
@@ -162,24 +162,51 @@ struct EntryRecord {
     name_start: u32,
     /// Position of the parent directory in [`LayerIndex::dirs`].
     dir: u32,
-    /// The size, unless the record is flagged [`LONG`].
+    /// The size, unless `name_len` is [`LONG`].
     size: u32,
-    /// The name's length, unless the record is flagged [`LONG`].
+    /// The name's length, or [`LONG`] when size and name length are in [`LayerIndex::long`].
     name_len: u16,
-    /// The `0o7777` bits of the mode, [`HAS_LINK`] and [`LONG`].
+    /// The `0o7777` bits of the mode, the kind's number from [`KINDS`] above them, and
+    /// [`HAS_LINK`].
     bits: u16,
-    kind: EntryKind,
 }
 
-/// Flag of [`EntryRecord::bits`]: the name is followed by a link target.
-const HAS_LINK: u16 = 1 << 12;
-
-/// Flag of [`EntryRecord::bits`]: size and name length are in [`LayerIndex::long`], because
-/// the size is 4 GiB or more or the name is 64 KiB or longer.
-const LONG: u16 = 1 << 13;
+/// [`EntryRecord::name_len`] of a record whose size is 4 GiB or more, or whose name is 64 KiB
+/// or longer.
+const LONG: u16 = u16::MAX;
 
 /// Mode bits of [`EntryRecord::bits`].
 const MODE_BITS: u16 = 0o7777;
+
+/// Position of the kind's number in [`EntryRecord::bits`].
+const KIND_SHIFT: u16 = 12;
+
+/// The kinds by their number in [`EntryRecord::bits`].
+const KINDS: [EntryKind; 7] = [
+    EntryKind::File,
+    EntryKind::Directory,
+    EntryKind::Symlink,
+    EntryKind::HardLink,
+    EntryKind::CharDevice,
+    EntryKind::BlockDevice,
+    EntryKind::Fifo,
+];
+
+/// Returns the number of `kind` in [`KINDS`].
+fn kind_number(kind: EntryKind) -> u16 {
+    match kind {
+        EntryKind::File => 0,
+        EntryKind::Directory => 1,
+        EntryKind::Symlink => 2,
+        EntryKind::HardLink => 3,
+        EntryKind::CharDevice => 4,
+        EntryKind::BlockDevice => 5,
+        EntryKind::Fifo => 6,
+    }
+}
+
+/// Flag of [`EntryRecord::bits`]: the name is followed by a link target.
+const HAS_LINK: u16 = 1 << 15;
 
 /// The fields of a [`LONG`] record.
 #[derive(Debug, Clone, Copy)]
@@ -255,7 +282,7 @@ impl LayerIndex {
 
     /// Returns the entry of `record`, which is at `position`.
     fn view(&self, position: usize, record: &EntryRecord) -> LayerEntry<'_> {
-        let long = (record.bits & LONG != 0)
+        let long = (record.name_len == LONG)
             .then(|| self.long.get(&(position as u32)))
             .flatten();
         let (size, name_len) = match long {
@@ -278,7 +305,10 @@ impl LayerIndex {
         LayerEntry {
             dir,
             name: self.text.get(name_start..name_end).unwrap_or_default(),
-            kind: record.kind,
+            kind: KINDS
+                .get(usize::from((record.bits >> KIND_SHIFT) & 0b111))
+                .copied()
+                .unwrap_or(EntryKind::File),
             mode: u32::from(record.bits & MODE_BITS),
             link_target,
             size,
@@ -303,33 +333,30 @@ impl LayerIndex {
         let dir = self.dir_number(entry.dir);
         let name_start = self.text.len() as u32;
         self.text.push_str(entry.name);
-        let mut bits = entry.mode as u16 & MODE_BITS;
+        let mut bits = (entry.mode as u16 & MODE_BITS) | kind_number(entry.kind) << KIND_SHIFT;
         if let Some(target) = entry.link_target {
             self.text.push_str(target);
             bits |= HAS_LINK;
         }
         let size = u32::try_from(entry.size).ok();
-        let name_len = u16::try_from(entry.name.len()).ok();
-        let (size, name_len) = match size.zip(name_len) {
-            Some(short) => short,
-            None => {
-                let position = self.records.len() as u32;
-                let long = LongFields {
-                    size: entry.size,
-                    name_len: entry.name.len() as u32,
-                };
-                self.long.insert(position, long);
-                bits |= LONG;
-                (0, 0)
-            }
-        };
+        let name_len = u16::try_from(entry.name.len())
+            .ok()
+            .filter(|&len| len != LONG);
+        let (size, name_len) = size.zip(name_len).unwrap_or_else(|| {
+            let position = self.records.len() as u32;
+            let long = LongFields {
+                size: entry.size,
+                name_len: entry.name.len() as u32,
+            };
+            self.long.insert(position, long);
+            (0, LONG)
+        });
         self.records.push(EntryRecord {
             name_start,
             dir,
             size,
             name_len,
             bits,
-            kind: entry.kind,
         });
         true
     }

@@ -1153,3 +1153,19 @@ fn index_keeps_long_names_and_adjacent_links() {
     let stored: Vec<LayerEntry<'_>> = index.entries().iter().collect();
     assert_eq!(stored, entries);
 }
+
+#[test]
+fn index_keeps_every_kind_and_mode() {
+    for (number, kind) in KINDS.iter().enumerate() {
+        assert_eq!(usize::from(kind_number(*kind)), number, "{kind:?}");
+    }
+    let paths: Vec<String> = (0..KINDS.len()).map(|i| format!("/e{i}")).collect();
+    let entries: Vec<LayerEntry<'_>> = KINDS
+        .iter()
+        .zip(&paths)
+        .map(|(&kind, path)| LayerEntry::new(path, kind, 0o7777, None, 1))
+        .collect();
+    let index = LayerIndex::from_entries(entries.iter().copied());
+    let stored: Vec<LayerEntry<'_>> = index.entries().iter().collect();
+    assert_eq!(stored, entries);
+}
