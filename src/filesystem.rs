@@ -20,7 +20,7 @@
 //! one hash table finds a child by its parent and name. A node copies nothing from its entry:
 //! it names the entry, and the layer index, which lives as long as the tree, has the name,
 //! kind, mode and link target. Only implicit directories and hard links keep text in the tree.
-//! On the toolchain image of `docs/benchmarks.md`, the tree takes about 36 bytes per node,
+//! On the toolchain image of `docs/benchmarks.md`, the tree takes about 32 bytes per node,
 //! against about 200 bytes for a tree of boxed nodes with a map of owned names per directory.
 
 use crate::layer::{
@@ -79,9 +79,6 @@ const NO_NODE: NodeId = NodeId::MAX;
 /// The root directory of the final filesystem.
 const ROOT: NodeId = 0;
 
-/// `entry_index` of a directory that the runtime creates implicitly.
-const NO_ENTRY: u32 = u32::MAX;
-
 /// A string stored in [`Tree::text`], by byte range.
 #[derive(Debug, Clone, Copy, Default)]
 struct Text {
@@ -89,25 +86,12 @@ struct Text {
     len: u32,
 }
 
-/// The entry that a node shows: an entry of a layer index, or [`NO_ENTRY`] for a directory
-/// that the runtime creates implicitly. Kind, mode and link target are read from the index,
-/// and for a hard link from [`Tree::hard_links`].
+/// The entry that a node shows, as one number: entries are numbered through all layers in
+/// order, and the numbers after them stand for the implicit directories of each layer (see
+/// [`Tree::starts`]). Kind, mode and link target are read from the layer index, and for a hard
+/// link from [`Tree::hard_links`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Meta {
-    layer: u32,
-    entry_index: u32,
-}
-
-impl Meta {
-    /// Returns the entry of a directory that runtimes create for a missing parent (or the
-    /// root).
-    fn implicit_dir(layer: u32) -> Self {
-        Self {
-            layer,
-            entry_index: NO_ENTRY,
-        }
-    }
-}
+struct Meta(u32);
 
 /// One file of a tree. Only directories have children, kept as a list of siblings. A node's
 /// name is its entry's name, unless [`Tree::names`] has one for it.
@@ -140,8 +124,11 @@ struct Tree<'a> {
     free: Vec<NodeId>,
     /// Names of the nodes whose entry does not give their name: implicit directories.
     names: HashMap<NodeId, Text>,
-    /// The file each hard link entry links to, by (layer, entry index).
-    hard_links: HashMap<(u32, u32), HardLink>,
+    /// The number of the first entry of each layer in a [`Meta`], then the number of all
+    /// entries. The implicit directories of layer `L` have that number plus `L`.
+    starts: Vec<u32>,
+    /// The file each hard link entry links to, by its [`Meta`].
+    hard_links: HashMap<u32, HardLink>,
     /// The strings of `names` and `hard_links`. Text is only appended, so a [`Text`] stays
     /// valid.
     text: String,
@@ -162,6 +149,7 @@ fn name_hash(hasher: &RandomState, parent: NodeId, name: &str) -> u64 {
 /// needs them.
 struct NameSource<'t> {
     layers: &'t [LayerIndex],
+    starts: &'t [u32],
     nodes: &'t [Node],
     names: &'t HashMap<NodeId, Text>,
     text: &'t str,
@@ -173,7 +161,7 @@ impl<'t> NameSource<'t> {
             return text_at(self.text, *name);
         }
         let meta = self.nodes[id as usize].meta;
-        entry_of(self.layers, meta).map_or("", |entry| entry.name)
+        entry_of(self.layers, self.starts, meta).map_or("", |entry| entry.name)
     }
 }
 
@@ -183,23 +171,47 @@ fn text_at(text: &str, range: Text) -> &str {
         .unwrap_or_default()
 }
 
-/// Returns the layer entry that `meta` shows, or `None` for an implicit directory.
-fn entry_of(layers: &[LayerIndex], meta: Meta) -> Option<LayerEntry<'_>> {
-    if meta.entry_index == NO_ENTRY {
-        return None;
+/// Returns the layer that `meta` belongs to and the position of its entry there, which is
+/// `None` for an implicit directory.
+fn locate(starts: &[u32], meta: Meta) -> (u32, Option<u32>) {
+    let total = starts.last().copied().unwrap_or(0);
+    if meta.0 >= total {
+        return (meta.0 - total, None);
     }
+    // Empty layers share their start with the next one, and the last layer starting at or
+    // before the number is the one that has the entry.
+    let layer = starts
+        .partition_point(|&start| start <= meta.0)
+        .saturating_sub(1);
+    let start = starts.get(layer).copied().unwrap_or(0);
+    (layer as u32, Some(meta.0 - start))
+}
+
+/// Returns the layer entry that `meta` shows, or `None` for an implicit directory.
+fn entry_of<'l>(layers: &'l [LayerIndex], starts: &[u32], meta: Meta) -> Option<LayerEntry<'l>> {
+    let (layer, position) = locate(starts, meta);
     layers
-        .get(meta.layer as usize)?
+        .get(layer as usize)?
         .entries()
-        .get(meta.entry_index as usize)
+        .get(position? as usize)
 }
 
 impl<'a> Tree<'a> {
     /// Returns a tree of entries of `layers` with only the root directory, sized for `nodes`
     /// nodes.
     fn with_capacity(layers: &'a [LayerIndex], nodes: usize) -> Self {
+        let mut starts = Vec::with_capacity(layers.len() + 1);
+        let mut total: u64 = 0;
+        for layer in layers {
+            starts.push(total as u32);
+            total += layer.entries().len() as u64;
+        }
+        starts.push(total as u32);
+        // Every number, implicit directories of the last layer included, must fit.
+        let overflowed = total + layers.len() as u64 >= u64::from(u32::MAX);
         let mut tree = Self {
             layers,
+            starts,
             nodes: Vec::with_capacity(nodes),
             free: Vec::new(),
             names: HashMap::new(),
@@ -208,10 +220,30 @@ impl<'a> Tree<'a> {
             by_name: HashTable::with_capacity(nodes),
             hasher: RandomState::new(),
             bodies: HashMap::new(),
-            overflowed: false,
+            overflowed,
         };
-        tree.new_node(Meta::implicit_dir(0));
+        let root = tree.implicit_dir(0);
+        tree.new_node(root);
         tree
+    }
+
+    /// Returns the [`Meta`] of entry `position` of layer `layer`.
+    fn entry_meta(&mut self, layer: u32, position: usize) -> Meta {
+        let start = self.starts.get(layer as usize).copied().unwrap_or(0);
+        let number = u64::from(start) + position as u64;
+        Meta(self.compact(number as usize))
+    }
+
+    /// Returns the [`Meta`] of a directory that runtimes create for a missing parent (or the
+    /// root) while applying layer `layer`.
+    fn implicit_dir(&self, layer: u32) -> Meta {
+        let total = self.starts.last().copied().unwrap_or(0);
+        Meta(total.saturating_add(layer))
+    }
+
+    /// Returns the layer whose entry, or implicit directory, `id` shows.
+    fn layer_of(&self, id: NodeId) -> u32 {
+        locate(&self.starts, self.meta(id)).0
     }
 
     // The two accessors index the vector directly: a `NodeId` is only ever made by
@@ -232,11 +264,11 @@ impl<'a> Tree<'a> {
     /// of the file it links to, when the merge found it.
     fn kind_and_mode(&self, id: NodeId) -> (EntryKind, u32) {
         let meta = self.meta(id);
-        let Some(entry) = entry_of(self.layers, meta) else {
+        let Some(entry) = entry_of(self.layers, &self.starts, meta) else {
             return (EntryKind::Directory, IMPLICIT_DIR_MODE);
         };
         if entry.kind == EntryKind::HardLink {
-            if let Some(link) = self.hard_links.get(&(meta.layer, meta.entry_index)) {
+            if let Some(link) = self.hard_links.get(&meta.0) {
                 return (link.kind, link.mode);
             }
         }
@@ -253,15 +285,16 @@ impl<'a> Tree<'a> {
 
     /// Tells whether `id` shows a hard link entry.
     fn is_hard_link(&self, id: NodeId) -> bool {
-        entry_of(self.layers, self.meta(id)).is_some_and(|entry| entry.kind == EntryKind::HardLink)
+        entry_of(self.layers, &self.starts, self.meta(id))
+            .is_some_and(|entry| entry.kind == EntryKind::HardLink)
     }
 
     /// Returns the link target of the entry that `id` shows.
     fn link_target(&self, id: NodeId) -> Option<&str> {
         let meta = self.meta(id);
-        let entry = entry_of(self.layers, meta)?;
+        let entry = entry_of(self.layers, &self.starts, meta)?;
         if entry.kind == EntryKind::HardLink {
-            let link = self.hard_links.get(&(meta.layer, meta.entry_index))?;
+            let link = self.hard_links.get(&meta.0)?;
             return link.target.map(|target| self.text(target));
         }
         entry.link_target
@@ -297,6 +330,7 @@ impl<'a> Tree<'a> {
     fn name_source(&self) -> NameSource<'_> {
         NameSource {
             layers: self.layers,
+            starts: &self.starts,
             nodes: &self.nodes,
             names: &self.names,
             text: &self.text,
@@ -373,6 +407,7 @@ impl<'a> Tree<'a> {
 
         let Self {
             layers,
+            starts,
             nodes,
             names,
             text,
@@ -382,6 +417,7 @@ impl<'a> Tree<'a> {
         } = self;
         let source = NameSource {
             layers,
+            starts,
             nodes,
             names,
             text,
@@ -461,13 +497,13 @@ impl<'a> Tree<'a> {
                             let text = self.store_text(part);
                             self.names.insert(child, text);
                         }
-                        self.node_mut(child).meta = Meta::implicit_dir(layer);
+                        self.node_mut(child).meta = self.implicit_dir(layer);
                         self.bodies.remove(&child);
                     }
                     child
                 }
                 None => {
-                    let child = self.new_node(Meta::implicit_dir(layer));
+                    let child = self.new_node(self.implicit_dir(layer));
                     self.set_name(child, part);
                     self.attach(node, child);
                     child
@@ -502,7 +538,7 @@ impl<'a> Tree<'a> {
             return;
         }
         let (dir, name) = split_parent(path);
-        let parent = self.make_dir(root, dir, self.meta(id).layer);
+        let parent = self.make_dir(root, dir, self.layer_of(id));
         match self.child(parent, name) {
             Some(existing) if self.is_dir(existing) && self.is_dir(id) => {
                 // Both have the name `name`, so the existing node may show the new entry.
@@ -587,11 +623,11 @@ impl<'a> FinalFs<'a> {
     }
 
     fn final_entry(&self, id: NodeId) -> FinalEntry {
-        let meta = self.tree.meta(id);
+        let (layer, position) = locate(&self.tree.starts, self.tree.meta(id));
         let (kind, mode) = self.tree.kind_and_mode(id);
         FinalEntry {
-            layer: meta.layer as usize,
-            entry_index: (meta.entry_index != NO_ENTRY).then_some(meta.entry_index as usize),
+            layer: layer as usize,
+            entry_index: position.map(|position| position as usize),
             kind,
             mode,
             link_target: self.tree.link_target(id).map(str::to_string),
@@ -667,8 +703,8 @@ impl<'a> FinalFs<'a> {
         let path = normalize_path(path);
         let landed = self.redirects.get(&(layer, path.clone())).unwrap_or(&path);
         self.tree.find(ROOT, landed).is_some_and(|id| {
-            let meta = self.tree.meta(id);
-            meta.layer as usize == layer && meta.entry_index != NO_ENTRY
+            let (entry_layer, position) = locate(&self.tree.starts, self.tree.meta(id));
+            entry_layer as usize == layer && position.is_some()
         })
     }
 
@@ -679,10 +715,15 @@ impl<'a> FinalFs<'a> {
         layer: usize,
         entry_index: usize,
     ) -> Option<(EntryKind, u32)> {
-        let key = (u32::try_from(layer).ok()?, u32::try_from(entry_index).ok()?);
+        let entries = self.tree.layers.get(layer)?.entries().len();
+        let start = *self.tree.starts.get(layer)?;
+        if entry_index >= entries {
+            return None;
+        }
+        let number = u32::try_from(u64::from(start) + entry_index as u64).ok()?;
         self.tree
             .hard_links
-            .get(&key)
+            .get(&number)
             .map(|link| (link.kind, link.mode))
     }
 
@@ -706,7 +747,7 @@ impl<'a> FinalFs<'a> {
     /// of a tree of the nodes they removed, where hard links of the same layer may still find
     /// their target.
     fn apply_whiteouts(&mut self, index: &LayerIndex) -> NodeId {
-        let hidden = self.tree.new_node(Meta::implicit_dir(0));
+        let hidden = self.tree.new_node(self.tree.implicit_dir(0));
         for entry in index.entries().iter() {
             if self.tree.full() {
                 break;
@@ -765,10 +806,7 @@ impl<'a> FinalFs<'a> {
             self.redirects
                 .insert((layer as usize, entry_path), path.clone());
         }
-        let meta = Meta {
-            layer,
-            entry_index: self.tree.compact(position),
-        };
+        let meta = self.tree.entry_meta(layer, position);
         let mut body = body;
         if entry.kind == EntryKind::HardLink {
             let mut link = HardLink {
@@ -779,9 +817,7 @@ impl<'a> FinalFs<'a> {
             if let Some(source_body) = self.fill_hard_link(&mut link, entry, hidden) {
                 body = source_body;
             }
-            self.tree
-                .hard_links
-                .insert((meta.layer, meta.entry_index), link);
+            self.tree.hard_links.insert(meta.0, link);
         }
         let id = self.tree.new_node(meta);
         if let Some(body) = body {
@@ -1265,6 +1301,24 @@ mod tests {
             Some(EntryKind::Symlink)
         );
         assert_eq!(fs.resolve("/etc/link2").as_deref(), Some("/etc/real"));
+    }
+
+    #[test]
+    fn entries_are_found_past_empty_layers() {
+        let layers = [
+            layer(vec![]),
+            layer(vec![file("/a", 0o644)]),
+            layer(vec![]),
+            layer(vec![file("/dir/b", 0o600)]),
+        ];
+        let fs = FinalFs::build(&layers);
+        let a = fs.entry("/a").map(|e| (e.layer, e.entry_index));
+        assert_eq!(a, Some((1, Some(0))));
+        assert!(fs.is_present(1, "/a"));
+        let implicit = fs.entry("/dir").map(|e| (e.layer, e.entry_index, e.kind));
+        assert_eq!(implicit, Some((3, None, EntryKind::Directory)));
+        let b = fs.entry("/dir/b").map(|e| (e.layer, e.entry_index, e.mode));
+        assert_eq!(b, Some((3, Some(0), 0o600)));
     }
 
     #[test]
