@@ -1169,3 +1169,34 @@ fn index_keeps_every_kind_and_mode() {
     let stored: Vec<LayerEntry<'_>> = index.entries().iter().collect();
     assert_eq!(stored, entries);
 }
+
+#[tokio::test]
+async fn plain_tar_diff_id_is_checked_as_blob_digest() {
+    let tar = two_files();
+    let (digest, wrong) = (sha256(&tar), sha256(b"other"));
+    let limits = WalkLimits::default();
+    let matching = walk_layer(&tar[..], &digest, Some(&digest), &limits).await;
+    assert!(matching.is_ok(), "{:?}", matching.err());
+    let error = walk_layer(&tar[..], &digest, Some(&wrong), &limits)
+        .await
+        .expect_err("wrong diff_id");
+    assert!(
+        matches!(error, LayerError::DiffIdMismatch { .. }),
+        "{error}"
+    );
+    assert!(error.to_string().contains(&digest), "{error}");
+}
+
+#[tokio::test]
+async fn plain_tar_diff_id_is_checked_behind_checking_reader() {
+    let tar = two_files();
+    let (digest, wrong) = (sha256(&tar), sha256(b"other"));
+    let limits = WalkLimits::default();
+    let matching = walk_checked_layer(&tar[..], &digest, Some(&digest), &limits).await;
+    assert!(matching.is_ok(), "{:?}", matching.err());
+    let checked = walk_checked_layer(&tar[..], &digest, Some(&wrong), &limits).await;
+    assert!(
+        matches!(checked, Err(LayerError::DiffIdMismatch { .. })),
+        "{checked:?}"
+    );
+}

@@ -324,18 +324,25 @@ async fn walk_blob(
     }
 
     let drained = tokio::io::copy(&mut compressed, &mut tokio::io::sink()).await;
-    if check == BlobCheck::Walk {
-        let actual = compressed.digest().await.map_err(LayerError::Read)?;
-        if drained.is_ok() && actual != expected {
-            return Err(LayerError::DigestMismatch {
-                expected: digest.to_string(),
-                actual: actual.to_string(),
-                bytes: compressed.bytes_read(),
-            });
+    let blob_digest = match check {
+        BlobCheck::Walk => {
+            let actual = compressed.digest().await.map_err(LayerError::Read)?;
+            if drained.is_ok() && actual != expected {
+                return Err(LayerError::DigestMismatch {
+                    expected: digest.to_string(),
+                    actual: actual.to_string(),
+                    bytes: compressed.bytes_read(),
+                });
+            }
+            actual
         }
-    }
+        // The reader fails its last read on a mismatch, so a blob read to the end has the
+        // manifest's digest.
+        BlobCheck::Reader => expected,
+    };
     let (index, uncompressed_digest, uncompressed_bytes) = walked?;
     drained.map_err(LayerError::Read)?;
+    let uncompressed_digest = uncompressed_digest.unwrap_or(blob_digest);
 
     if let Some(expected_diff_id) = expected_diff_id
         && uncompressed_digest != expected_diff_id
@@ -350,12 +357,13 @@ async fn walk_blob(
 }
 
 /// Decompresses the blob, walks the tar and reads the uncompressed stream to EOF. Returns the
-/// index with the digest and length of the uncompressed stream.
+/// index with the digest and length of the uncompressed stream. The digest is `None` for an
+/// uncompressed blob, whose tar is the blob itself and has the blob's digest.
 async fn read_uncompressed<R: AsyncRead + Unpin + Send>(
     compressed: &mut R,
     digest: &str,
     limits: &WalkLimits,
-) -> Result<(LayerIndex, Sha256Digest, u64), LayerError> {
+) -> Result<(LayerIndex, Option<Sha256Digest>, u64), LayerError> {
     let (compression, prefixed) = sniff_compression(&mut *compressed)
         .await
         .map_err(LayerError::Read)?;
@@ -363,11 +371,12 @@ async fn read_uncompressed<R: AsyncRead + Unpin + Send>(
     let decoder = TagErrors::new(decoder, StreamStage::Decompress);
     let decoder = SizeCap::new(decoder, limits.max_unpacked_size);
     // Gzip is inflated on a thread of its own, so the tar's hash fits on the reading thread.
-    // Zstd is decoded on the reading thread, and a plain tar is hashed there as the blob, so
-    // for those the tar's hash moves to a thread of its own.
+    // Zstd is decoded on the reading thread, so the tar's hash moves to a thread of its own. A
+    // plain tar is the blob, whose digest the caller has.
     let mut uncompressed = match compression {
         Compression::Gzip => HashingReader::inline(decoder),
-        Compression::Zstd | Compression::None => HashingReader::new(decoder),
+        Compression::Zstd => HashingReader::new(decoder),
+        Compression::None => HashingReader::counting(decoder),
     };
     let mut reader = TarReader::new(&mut uncompressed);
     let errors = ErrorContext {
@@ -381,7 +390,12 @@ async fn read_uncompressed<R: AsyncRead + Unpin + Send>(
     let drained = reader.drain().await;
     drained.map_err(|e| errors.convert(e, reader.position()))?;
     drop(reader);
-    let uncompressed_digest = uncompressed.digest().await.map_err(LayerError::Read)?;
+    let uncompressed_digest = match compression {
+        Compression::None => None,
+        Compression::Gzip | Compression::Zstd => {
+            Some(uncompressed.digest().await.map_err(LayerError::Read)?)
+        }
+    };
     Ok((index, uncompressed_digest, uncompressed.bytes_read()))
 }
 
