@@ -277,7 +277,8 @@ pub async fn walk_layer(
 /// Reads a layer blob as [`walk_layer`] does, for a blob whose reader checks the manifest's
 /// digest itself and fails its last read on a mismatch, as registry blob streams do. The walk
 /// then does not hash the blob a second time. It still rejects a digest that is not SHA-256,
-/// and still checks the diff_id.
+/// and still checks the diff_id. For an uncompressed blob the diff_id is compared with
+/// `digest`, which holds only because the reader enforces it.
 pub async fn walk_checked_layer(
     blob: impl AsyncRead + Unpin + Send,
     digest: &str,
