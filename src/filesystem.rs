@@ -229,9 +229,21 @@ impl<'a> Tree<'a> {
 
     /// Returns the [`Meta`] of entry `position` of layer `layer`.
     fn entry_meta(&mut self, layer: u32, position: usize) -> Meta {
-        let start = self.starts.get(layer as usize).copied().unwrap_or(0);
-        let number = u64::from(start) + position as u64;
-        Meta(self.compact(number as usize))
+        let number = self.entry_number(layer as usize, position);
+        Meta(number.unwrap_or_else(|| {
+            self.overflowed = true;
+            u32::MAX
+        }))
+    }
+
+    /// Returns the number of entry `position` of layer `layer`, or `None` when the layer has
+    /// no such entry or the number does not fit in 32 bits.
+    fn entry_number(&self, layer: usize, position: usize) -> Option<u32> {
+        let start = *self.starts.get(layer)?;
+        if position >= self.layers.get(layer)?.entries().len() {
+            return None;
+        }
+        u32::try_from(u64::from(start) + position as u64).ok()
     }
 
     /// Returns the [`Meta`] of a directory that runtimes create for a missing parent (or the
@@ -348,8 +360,8 @@ impl<'a> Tree<'a> {
         Text { start, len }
     }
 
-    /// Gives `id` the name `name` of its own, for when its entry does not give it. `id` must
-    /// not be in the hash table, which files it by its name.
+    /// Gives `id` the name `name` of its own, for when its entry does not give it. While `id` is
+    /// in the hash table, `name` must be the name that the table files it under.
     fn set_name(&mut self, id: NodeId, name: &str) {
         let text = self.store_text(name);
         self.names.insert(id, text);
@@ -494,8 +506,7 @@ impl<'a> Tree<'a> {
                     if !self.is_dir(child) {
                         // The implicit directory has no entry to take its name from.
                         if !self.names.contains_key(&child) {
-                            let text = self.store_text(part);
-                            self.names.insert(child, text);
+                            self.set_name(child, part);
                         }
                         self.node_mut(child).meta = self.implicit_dir(layer);
                         self.bodies.remove(&child);
@@ -715,12 +726,7 @@ impl<'a> FinalFs<'a> {
         layer: usize,
         entry_index: usize,
     ) -> Option<(EntryKind, u32)> {
-        let entries = self.tree.layers.get(layer)?.entries().len();
-        let start = *self.tree.starts.get(layer)?;
-        if entry_index >= entries {
-            return None;
-        }
-        let number = u32::try_from(u64::from(start) + entry_index as u64).ok()?;
+        let number = self.tree.entry_number(layer, entry_index)?;
         self.tree
             .hard_links
             .get(&number)
