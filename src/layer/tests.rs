@@ -1118,7 +1118,7 @@ fn index_stores_each_directory_once() {
         entry("/top"),
     ]);
     assert_eq!(paths(&index), ["/", "/a/one", "/b/two", "/a/three", "/top"]);
-    // "/" holds the root entry and /top, and /a is found again after /b.
+    // "/" has the root entry and /top, and /a is found again after /b.
     assert_eq!(index.dirs.len(), 3);
 }
 
@@ -1171,7 +1171,7 @@ fn index_keeps_every_kind_and_mode() {
 }
 
 #[tokio::test]
-async fn plain_tar_diff_id_is_checked_as_blob_digest() {
+async fn plain_tar_diff_id_against_blob_digest() {
     let tar = two_files();
     let (digest, wrong) = (sha256(&tar), sha256(b"other"));
     let limits = WalkLimits::default();
@@ -1188,7 +1188,7 @@ async fn plain_tar_diff_id_is_checked_as_blob_digest() {
 }
 
 #[tokio::test]
-async fn plain_tar_diff_id_is_checked_behind_checking_reader() {
+async fn plain_tar_diff_id_with_checking_reader() {
     let tar = two_files();
     let (digest, wrong) = (sha256(&tar), sha256(b"other"));
     let limits = WalkLimits::default();
