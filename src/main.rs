@@ -1,6 +1,8 @@
 //! The `image-compliance-scanner` binary: settings in, table and reports out, exit code by
 //! the highest failed severity.
 
+#[cfg(target_os = "linux")]
+mod allocator;
 mod cli;
 
 use clap::Parser;
@@ -23,10 +25,14 @@ use std::time::Duration;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    #[cfg(target_os = "linux")]
     {
+        allocator::configure();
+        builder.on_thread_start(allocator::share_arena);
+    }
+    let runtime = match builder.build() {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
