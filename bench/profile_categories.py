@@ -25,6 +25,9 @@ CATEGORIES = [
         r"jent_|aws_lc|rustls|rol64|keccak|xoshiro|uint32rotl")),
     ("kernel: network, memory, scheduling", re.compile(r"\[kernel|\[k\]")),
     ("memcpy, malloc and other libc", re.compile(r"libc\.so|ld-linux")),
+    # The scanner's jemalloc: exported symbols carry the _rjem_ prefix, static ones do not.
+    ("jemalloc", re.compile(
+        r"_rjem_|\[\.\] (arena|bin|eset|edata|emap|extent|hpa|large|pac|sec|tcache|te)_")),
     ("tokio, hyper and the rest", re.compile(r".")),
 ]
 
